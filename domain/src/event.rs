@@ -1,0 +1,46 @@
+//! What every domain event can say about itself, so the event store can persist it
+//! and read it back without knowing the concrete type.
+
+use serde_json::Value;
+
+/// A domain event that can be written to and read from the event store.
+pub trait DomainEvent: Sized {
+    /// The stream type this event belongs to (`user`), the first part of its subject.
+    const STREAM_TYPE: &'static str;
+
+    /// Public event type, e.g. `user.registered`.
+    fn event_type(&self) -> &'static str;
+
+    /// Schema version of the payload this code writes.
+    fn schema_version(&self) -> i32;
+
+    /// The `data` part of the envelope.
+    fn to_data(&self) -> Value;
+
+    /// Reads a stored payload, upcasting older schema versions to the current type.
+    fn from_stored(event_type: &str, schema_version: i32, data: &Value) -> Result<Self, EventDecodeError>;
+}
+
+/// A stored event that this code cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventDecodeError {
+    /// The event type is not one this aggregate knows.
+    #[error("unknown event type {0}")]
+    UnknownType(String),
+    /// The schema version is newer than this code, or was never defined.
+    #[error("unsupported schema version {version} for {event_type}")]
+    UnsupportedVersion {
+        /// Event type.
+        event_type: String,
+        /// Schema version found in the store.
+        version: i32,
+    },
+    /// The payload does not match the schema of its version.
+    #[error("malformed {event_type} payload: {reason}")]
+    Malformed {
+        /// Event type.
+        event_type: String,
+        /// What serde said.
+        reason: String,
+    },
+}

@@ -1,0 +1,223 @@
+//! Loading streams and appending to them inside one Postgres transaction.
+
+use crate::{EventEnvelope, EventMetadata, IdempotencyRecord, StoreError};
+use chrono::Utc;
+use domain::DomainEvent;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+const ENVELOPE_COLUMNS: &str = "id, event_type, schema_version, stream_type, stream_id, stream_version, \
+     position, occurred_at, correlation_id, causation_id, actor_id, data";
+
+/// Handle to the event store. Cheap to clone.
+#[derive(Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    appended: Arc<Notify>,
+}
+
+impl EventStore {
+    /// A store over a migrated database.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            appended: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Signalled after every commit that appended events, so an in-process relay can
+    /// publish at once instead of waiting for its next poll.
+    pub fn appended_signal(&self) -> Arc<Notify> {
+        self.appended.clone()
+    }
+
+    /// Every event of one stream, in version order.
+    pub async fn load(&self, stream_id: Uuid) -> Result<Vec<EventEnvelope>, StoreError> {
+        let sql =
+            format!("SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
+        Ok(sqlx::query_as::<_, EventEnvelope>(&sql)
+            .bind(stream_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Folds a stream into aggregate state; returns the state and the stream version.
+    pub async fn load_aggregate<E: DomainEvent, S>(
+        &self,
+        stream_id: Uuid,
+        initial: S,
+        evolve: impl Fn(S, &E) -> S,
+    ) -> Result<(S, i64), StoreError> {
+        let mut state = initial;
+        let mut version = 0;
+        for envelope in self.load(stream_id).await? {
+            let event = E::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)?;
+            state = evolve(state, &event);
+            version = envelope.stream_version;
+        }
+        Ok((state, version))
+    }
+
+    /// Opens a unit of work.
+    pub async fn begin(&self) -> Result<UnitOfWork, StoreError> {
+        Ok(UnitOfWork {
+            tx: self.pool.begin().await?,
+            appended: self.appended.clone(),
+            wrote_events: false,
+        })
+    }
+}
+
+/// Events committed after `position`, in position order, for rebuilding projections
+/// from the source of truth. Only safe when no writer is active, or when the caller
+/// tolerates re-application (projections check stream versions).
+pub async fn read_events_after(
+    pool: &PgPool,
+    position: i64,
+    limit: i64,
+) -> Result<Vec<EventEnvelope>, StoreError> {
+    let sql = format!("SELECT {ENVELOPE_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    Ok(sqlx::query_as::<_, EventEnvelope>(&sql)
+        .bind(position)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// One Postgres transaction: appends, claims and idempotent answers commit together.
+/// Dropping it without [`UnitOfWork::commit`] rolls everything back.
+pub struct UnitOfWork {
+    tx: Transaction<'static, Postgres>,
+    appended: Arc<Notify>,
+    wrote_events: bool,
+}
+
+impl UnitOfWork {
+    /// Appends events to a stream that must be at `expected_version` (0 for a new
+    /// stream) and queues them in the outbox. A concurrent append to the same stream
+    /// makes this fail with [`StoreError::VersionConflict`].
+    pub async fn append<E: DomainEvent>(
+        &mut self,
+        stream_id: Uuid,
+        expected_version: i64,
+        events: &[E],
+        metadata: &EventMetadata,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let mut stored = Vec::with_capacity(events.len());
+        let occurred_at = Utc::now();
+        for (offset, event) in events.iter().enumerate() {
+            let sql = format!(
+                "INSERT INTO events (id, stream_type, stream_id, stream_version, event_type, schema_version,
+                                     data, occurred_at, correlation_id, causation_id, actor_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 RETURNING {ENVELOPE_COLUMNS}"
+            );
+            let result = sqlx::query_as::<_, EventEnvelope>(&sql)
+                .bind(Uuid::now_v7())
+                .bind(E::STREAM_TYPE)
+                .bind(stream_id)
+                .bind(expected_version + offset as i64 + 1)
+                .bind(event.event_type())
+                .bind(event.schema_version())
+                .bind(event.to_data())
+                .bind(occurred_at)
+                .bind(&metadata.correlation_id)
+                .bind(&metadata.causation_id)
+                .bind(metadata.actor_id)
+                .fetch_one(&mut *self.tx)
+                .await;
+            let envelope = match result {
+                Ok(envelope) => envelope,
+                Err(e) if StoreError::violated_constraint(&e) == Some("events_stream_version_key") => {
+                    return Err(StoreError::VersionConflict {
+                        stream_id,
+                        expected: expected_version,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            sqlx::query("INSERT INTO outbox (position) VALUES ($1)")
+                .bind(envelope.position)
+                .execute(&mut *self.tx)
+                .await?;
+            stored.push(envelope);
+        }
+        self.wrote_events |= !stored.is_empty();
+        Ok(stored)
+    }
+
+    /// Claims a unique value (e.g. an email) for an owner; fails with
+    /// [`StoreError::AlreadyClaimed`] when another owner holds it.
+    pub async fn claim(&mut self, kind: &str, value: &str, owner_id: Uuid) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO unique_claims (kind, value, owner_id) VALUES ($1, $2, $3)
+             ON CONFLICT (kind, value) DO UPDATE SET kind = EXCLUDED.kind
+             WHERE unique_claims.owner_id = EXCLUDED.owner_id",
+        )
+        .bind(kind)
+        .bind(value)
+        .bind(owner_id)
+        .execute(&mut *self.tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::AlreadyClaimed {
+                kind: kind.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Releases every claim of one kind held by an owner.
+    pub async fn release_claims(&mut self, kind: &str, owner_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM unique_claims WHERE kind = $1 AND owner_id = $2")
+            .bind(kind)
+            .bind(owner_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the first answer for an idempotency key; fails with
+    /// [`StoreError::IdempotencyKeyTaken`] when a concurrent request stored one first.
+    pub async fn save_idempotent(&mut self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body, etag, location)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&record.scope)
+        .bind(&record.key)
+        .bind(&record.request_hash)
+        .bind(record.status_code)
+        .bind(&record.body)
+        .bind(&record.etag)
+        .bind(&record.location)
+        .execute(&mut *self.tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::IdempotencyKeyTaken);
+        }
+        Ok(())
+    }
+
+    /// The transaction's connection, for write-side tables that must change with the
+    /// events (credentials, tokens).
+    pub fn connection(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Commits, then wakes the in-process outbox relay.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        if self.wrote_events {
+            self.appended.notify_one();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! What every service binary needs at start-up: typed settings from the environment,
+//! JSON logs, connections to Postgres (created and migrated), NATS and Redis, and a
+//! shutdown signal.
+
+pub mod config;
+pub mod connect;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
+pub use connect::{RedisHandle, connect_nats, connect_postgres, migrate};
+pub use shutdown::shutdown_signal;

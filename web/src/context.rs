@@ -1,0 +1,26 @@
+//! The per-request context (request id, authenticated user) visible to every piece of
+//! code that runs for the request, so envelopes and logs carry the same id.
+
+use std::sync::{Arc, OnceLock};
+use uuid::Uuid;
+
+/// What is known about the request being served.
+#[derive(Debug)]
+pub(crate) struct RequestContext {
+    pub(crate) request_id: String,
+    pub(crate) user_id: OnceLock<Uuid>,
+}
+
+tokio::task_local! {
+    pub(crate) static CONTEXT: Arc<RequestContext>;
+}
+
+/// The id of the request being served (empty outside a request).
+pub fn current_request_id() -> String {
+    CONTEXT.try_with(|c| c.request_id.clone()).unwrap_or_default()
+}
+
+/// Remembers the authenticated user for the access log line.
+pub fn record_user_id(user_id: Uuid) {
+    let _ = CONTEXT.try_with(|c| c.user_id.set(user_id));
+}

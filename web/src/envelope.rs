@@ -1,0 +1,111 @@
+//! The success envelope: `{"data": ..., "meta": {"requestId": ..., ...}}`.
+
+use crate::context::current_request_id;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct ApiResponse {
+    status: StatusCode,
+    data: Value,
+    meta: Map<String, Value>,
+    headers: HeaderMap,
+}
+
+/// Pagination metadata in page mode.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PagePage {
+    /// Page number, from 1.
+    pub page: u32,
+    /// Items per page.
+    pub per_page: u32,
+    /// Items across all pages.
+    pub total: i64,
+    /// Number of pages.
+    pub total_pages: i64,
+}
+
+/// Pagination metadata in cursor mode.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CursorPage {
+    /// Opaque cursor of the next page, `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// Whether another page follows.
+    pub has_more: bool,
+}
+
+impl ApiResponse {
+    /// 200 with `data`.
+    pub fn ok(data: impl Serialize) -> Self {
+        Self::with_status(StatusCode::OK, data)
+    }
+
+    /// 201 with `data`.
+    pub fn created(data: impl Serialize) -> Self {
+        Self::with_status(StatusCode::CREATED, data)
+    }
+
+    /// Any status with `data`.
+    pub fn with_status(status: StatusCode, data: impl Serialize) -> Self {
+        let data = serde_json::to_value(data).unwrap_or(Value::Null);
+        Self {
+            status,
+            data,
+            meta: Map::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Adds `ETag: "<version>"`.
+    pub fn etag(mut self, version: i64) -> Self {
+        if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+            self.headers.insert(header::ETAG, value);
+        }
+        self
+    }
+
+    /// Adds any header.
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.insert(name, value);
+        }
+        self
+    }
+
+    /// Adds `meta.pagination`.
+    pub fn pagination(mut self, pagination: impl Serialize) -> Self {
+        self.meta.insert("pagination".into(), json!(pagination));
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `data` value.
+    pub fn data(&self) -> &Value {
+        &self.data
+    }
+
+    /// The headers set so far.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl IntoResponse for ApiResponse {
+    fn into_response(self) -> Response {
+        let mut meta = self.meta;
+        meta.insert("requestId".into(), Value::String(current_request_id()));
+        let body = json!({ "data": self.data, "meta": meta });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
