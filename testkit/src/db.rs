@@ -8,7 +8,8 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A database that exists for one test.
+/// A database that exists for one test. Use it from `#[tokio::test(flavor = "multi_thread")]`:
+/// its `Drop` blocks the current thread while the database is dropped.
 pub struct TestDb {
     /// Pool on the test database.
     pub pool: PgPool,

@@ -30,12 +30,14 @@ impl FieldError {
     }
 }
 
-/// An error answer.
-pub struct ApiError {
+/// An error answer (boxed: errors are rare, results are not, so `Result` stays small).
+pub struct ApiError(Box<Inner>);
+
+struct Inner {
     status: StatusCode,
     code: &'static str,
     message: String,
-    pub(crate) details: Vec<FieldError>,
+    details: Vec<FieldError>,
     headers: HeaderMap,
     internal: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -43,10 +45,10 @@ pub struct ApiError {
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiError")
-            .field("status", &self.status)
-            .field("code", &self.code)
-            .field("message", &self.message)
-            .field("internal", &self.internal)
+            .field("status", &self.0.status)
+            .field("code", &self.0.code)
+            .field("message", &self.0.message)
+            .field("internal", &self.0.internal)
             .finish()
     }
 }
@@ -54,25 +56,24 @@ impl fmt::Debug for ApiError {
 impl ApiError {
     /// Any status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             code,
             message: message.into(),
             details: Vec::new(),
             headers: HeaderMap::new(),
             internal: None,
-        }
+        }))
     }
 
     /// 400 `VALIDATION_ERROR` with field details.
     pub fn validation(details: Vec<FieldError>) -> Self {
-        let mut error = Self::new(
+        Self::new(
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
             "the request is not valid",
-        );
-        error.details = details;
-        error
+        )
+        .with_details(details)
     }
 
     /// 400 `VALIDATION_ERROR` for one field.
@@ -156,47 +157,53 @@ impl ApiError {
             "INTERNAL_ERROR",
             "an internal error occurred",
         );
-        api.internal = Some(error.into());
+        api.0.internal = Some(error.into());
         api
     }
 
     /// Adds details.
     pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
-        self.details = details;
+        self.0.details = details;
         self
     }
 
     /// Adds a header.
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.insert(name, value);
+            self.0.headers.insert(name, value);
         }
         self
     }
 
     /// The status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The machine code.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
+    }
+
+    /// The field details.
+    pub fn details(&self) -> &[FieldError] {
+        &self.0.details
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(internal) = &self.internal {
+        let this = *self.0;
+        if let Some(internal) = &this.internal {
             tracing::error!(error = %internal, error.debug = ?internal, "request failed");
         }
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if !self.details.is_empty() {
-            error["details"] = json!(self.details);
+        let mut error = json!({ "code": this.code, "message": this.message });
+        if !this.details.is_empty() {
+            error["details"] = json!(this.details);
         }
         let body = json!({ "error": error, "meta": { "requestId": current_request_id() } });
-        let mut response = (self.status, axum::Json(body)).into_response();
-        response.headers_mut().extend(self.headers);
+        let mut response = (this.status, axum::Json(body)).into_response();
+        response.headers_mut().extend(this.headers);
         response
     }
 }

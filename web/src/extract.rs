@@ -173,7 +173,11 @@ mod tests {
         let status = error.status();
         (
             status,
-            error.details.first().map(|d| d.field.clone()).unwrap_or_default(),
+            error
+                .details()
+                .first()
+                .map(|d| d.field.clone())
+                .unwrap_or_default(),
         )
     }
 

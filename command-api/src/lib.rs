@@ -1,0 +1,17 @@
+//! The command API: validates requests and turns them into events appended to the
+//! Postgres event store (and, through the outbox relay, to NATS JetStream).
+
+pub mod accounts;
+mod app;
+mod bootstrap;
+pub mod commands;
+mod idempotency;
+mod rate_limit;
+mod routes;
+pub mod sessions;
+pub mod settings;
+mod state;
+
+pub use app::Application;
+pub use routes::{ApiDoc, TokenResponse, UserResponse};
+pub use settings::{AdminAccount, Settings};

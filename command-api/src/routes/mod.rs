@@ -1,0 +1,62 @@
+//! The command API's routes and their OpenAPI description.
+
+mod auth;
+mod dto;
+mod errors;
+mod users;
+
+use crate::rate_limit::{RateLimiter, limit};
+use crate::state::AppState;
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{patch, post, put};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub use dto::{TokenResponse, UserResponse};
+
+/// The API routes (without health, docs and hardening).
+pub fn api_routes(state: AppState, limiter: RateLimiter) -> Router {
+    let auth = Router::new()
+        .route("/api/v1/auth/register", post(auth::register))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route_layer(from_fn_with_state(limiter, limit));
+    let users = Router::new()
+        .route("/api/v1/users/{id}", patch(users::rename).delete(users::delete))
+        .route("/api/v1/users/{id}/role", put(users::change_role))
+        .route("/api/v1/users/{id}/password", put(users::change_password));
+    auth.merge(users).with_state(state)
+}
+
+/// The OpenAPI document of the command API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "command-api", description = "Writes: registration, sessions and user changes. Every write appends events."),
+    paths(auth::register, auth::login, auth::refresh, auth::logout, users::rename, users::change_role,
+          users::change_password, users::delete),
+    components(schemas(dto::RegisterRequest, dto::LoginRequest, dto::RefreshRequest, dto::RenameRequest,
+                       dto::RoleRequest, dto::PasswordRequest, dto::UserResponse, dto::TokenResponse,
+                       web::FieldError)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}

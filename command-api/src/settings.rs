@@ -1,0 +1,107 @@
+//! Typed settings of the command API, read once from the environment at start.
+
+use runtime::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
+use std::path::PathBuf;
+use std::time::Duration;
+use web::HttpSettings;
+
+/// The bootstrap administrator (`ADMIN_EMAIL`, `ADMIN_PASSWORD`, `ADMIN_NAME`).
+#[derive(Clone)]
+pub struct AdminAccount {
+    /// Email.
+    pub email: String,
+    /// Password (only used to create the account; never logged).
+    pub password: String,
+    /// Display name.
+    pub name: String,
+}
+
+impl std::fmt::Debug for AdminAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAccount").finish_non_exhaustive()
+    }
+}
+
+/// Everything the command API can be told.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Postgres, NATS, Redis and the events stream.
+    pub infra: InfraSettings,
+    /// `BIND_ADDRESS` (0.0.0.0).
+    pub bind_address: String,
+    /// `COMMAND_API_PORT` (8080); 0 picks a free port.
+    pub port: u16,
+    /// Timeout, body limit, CORS.
+    pub http: HttpSettings,
+    /// `JWT_ISSUER` (cqrs-backend).
+    pub jwt_issuer: String,
+    /// `ACCESS_TOKEN_TTL_SECONDS` (900).
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECONDS` (604800).
+    pub refresh_token_ttl: Duration,
+    /// `JWT_PRIVATE_KEY_FILE`: PKCS#8 PEM Ed25519 key; unset = a fresh key per process.
+    pub private_key_file: Option<PathBuf>,
+    /// `AUTH_RATE_LIMIT_PER_MINUTE` (300) per client and endpoint; 0 disables.
+    pub auth_rate_limit_per_minute: u32,
+    /// `TRUST_FORWARDED_FOR` (false): take the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// `ADMIN_EMAIL` + `ADMIN_PASSWORD`.
+    pub admin: Option<AdminAccount>,
+    /// `ARGON2_MAX_CONCURRENCY` (number of CPUs).
+    pub argon2_max_concurrency: usize,
+    /// `DATABASE_MAX_CONNECTIONS` (20).
+    pub database_max_connections: u32,
+    /// `OUTBOX_RELAY_ENABLED` (true): run the outbox relay in this process.
+    pub outbox_relay: bool,
+}
+
+fn http_from_env() -> Result<HttpSettings, ConfigError> {
+    Ok(HttpSettings {
+        request_timeout: Duration::from_secs(env_parse("REQUEST_TIMEOUT_SECONDS", 10u64)?),
+        body_limit: env_parse("BODY_LIMIT_BYTES", 1024 * 1024usize)?,
+        cors_origins: env_or("CORS_ALLOWED_ORIGINS", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        hsts: env_parse("HSTS", false)?,
+    })
+}
+
+impl Settings {
+    /// Reads the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let admin = match (env_opt("ADMIN_EMAIL"), env_opt("ADMIN_PASSWORD")) {
+            (Some(email), Some(password)) => Some(AdminAccount {
+                email,
+                password,
+                name: env_or("ADMIN_NAME", "Administrator"),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError {
+                    name: "ADMIN_EMAIL/ADMIN_PASSWORD".into(),
+                    reason: "set both or neither".into(),
+                });
+            }
+        };
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self {
+            infra: InfraSettings::from_env()?,
+            bind_address: env_or("BIND_ADDRESS", "0.0.0.0"),
+            port: env_parse("COMMAND_API_PORT", 8080u16)?,
+            http: http_from_env()?,
+            jwt_issuer: env_or("JWT_ISSUER", "cqrs-backend"),
+            access_token_ttl: Duration::from_secs(env_parse("ACCESS_TOKEN_TTL_SECONDS", 900u64)?),
+            refresh_token_ttl: Duration::from_secs(env_parse("REFRESH_TOKEN_TTL_SECONDS", 604_800u64)?),
+            private_key_file: env_opt("JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
+            auth_rate_limit_per_minute: env_parse("AUTH_RATE_LIMIT_PER_MINUTE", 300u32)?,
+            trust_forwarded_for: env_parse("TRUST_FORWARDED_FOR", false)?,
+            admin,
+            argon2_max_concurrency: env_parse("ARGON2_MAX_CONCURRENCY", cpus)?,
+            database_max_connections: env_parse("DATABASE_MAX_CONNECTIONS", 20u32)?,
+            outbox_relay: env_parse("OUTBOX_RELAY_ENABLED", true)?,
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the command API against real Postgres, NATS and Redis.
+
+mod hardening;
+mod helpers;
+mod outbox;
+mod register;
+mod sessions;
+mod users;

@@ -1,0 +1,83 @@
+//! The query API: the read side of the CQRS backend. Serves users from the Redis copy of
+//! the read models, falling back to Postgres, to callers holding an access token it can
+//! verify but never mint.
+//!
+//! `main` and the tests build the service the same way: [`Settings`] →
+//! [`Application::build`] → [`Application::run_until`], with [`router`] shared by both.
+
+pub mod cursor;
+pub mod listing;
+pub mod lookup;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod single_flight;
+pub mod state;
+
+pub use settings::Settings;
+pub use state::AppState;
+
+use anyhow::Context;
+use axum::Router;
+use runtime::RedisHandle;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use web::{Readiness, docs_routes, harden, health_routes};
+
+/// The complete HTTP service (API, health, docs) wrapped in the shared hardening.
+pub fn router(state: AppState) -> Router {
+    let redis = state.redis.clone();
+    let readiness = Readiness::new()
+        .postgres(state.pool.clone())
+        .check("redis", false, move || {
+            let redis = redis.clone();
+            Box::pin(async move { redis.ping().await })
+        });
+    let http = state.http.clone();
+    let app = Router::new()
+        .merge(routes::users::routes().with_state(state))
+        .merge(health_routes(Arc::new(readiness)))
+        .merge(docs_routes(openapi::openapi()));
+    harden(app, &http)
+}
+
+/// A query API bound to its port, not serving yet.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+}
+
+impl Application {
+    /// Connects to Postgres (creating and migrating the database when needed), starts
+    /// connecting to Redis in the background, and binds the listener (port 0 picks one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool =
+            runtime::connect_postgres(&settings.database_url, settings.database_max_connections).await?;
+        let redis = RedisHandle::connect(&settings.redis_url)?;
+        let state = AppState::new(&settings, pool, redis);
+        let listener = TcpListener::bind((settings.bind_address, settings.port))
+            .await
+            .with_context(|| format!("could not listen on {}:{}", settings.bind_address, settings.port))?;
+        let port = listener
+            .local_addr()
+            .context("the listener has no address")?
+            .port();
+        Ok(Self {
+            listener,
+            router: router(state),
+            port,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` is cancelled, letting in-flight requests finish.
+    pub async fn run_until(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        web::serve(self.listener, self.router, shutdown).await
+    }
+}

@@ -1,0 +1,150 @@
+//! The OpenAPI document served at `/openapi.json` (and `/docs`): every endpoint, the
+//! envelopes as they appear on the wire, and the bearer-token scheme.
+
+use crate::listing::{SortField, SortOrder};
+use crate::routes::users;
+use readmodels::users::UserView;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use web::{CursorPage, FieldError, PagePage};
+
+/// `meta` of every answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// The request id, also in the `x-request-id` header.
+    pub request_id: String,
+}
+
+/// A single user.
+#[derive(Serialize, ToSchema)]
+pub struct UserResponse {
+    /// The user.
+    pub data: UserView,
+    /// Request metadata.
+    pub meta: Meta,
+}
+
+/// `meta.pagination`: page mode or cursor mode, by the request's parameters.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Pagination {
+    /// `?page=&perPage=`.
+    Page(PagePage),
+    /// `?cursor=&limit=`.
+    Cursor(CursorPage),
+}
+
+/// `meta` of a list.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    /// The request id.
+    pub request_id: String,
+    /// Where this page stands.
+    pub pagination: Pagination,
+}
+
+/// A page of users.
+#[derive(Serialize, ToSchema)]
+pub struct UserListResponse {
+    /// The users on this page.
+    pub data: Vec<UserView>,
+    /// Request and pagination metadata.
+    pub meta: ListMeta,
+}
+
+/// The error object.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine code (`VALIDATION_ERROR`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, ...).
+    pub code: String,
+    /// Human-readable explanation, safe to show.
+    pub message: String,
+    /// The fields (or query/path parameters) at fault, when any.
+    pub details: Option<Vec<FieldError>>,
+}
+
+/// Every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorBody,
+    /// Request metadata.
+    pub meta: Meta,
+}
+
+/// `data` of the health endpoints.
+#[derive(Serialize, ToSchema)]
+pub struct HealthStatus {
+    /// `live` or `ready`.
+    pub status: String,
+    /// Readiness only: `up` or `down` per dependency (`postgres` critical, `redis` not).
+    pub checks: Option<BTreeMap<String, String>>,
+}
+
+/// A health answer.
+#[derive(Serialize, ToSchema)]
+pub struct HealthResponse {
+    /// The status.
+    pub data: HealthStatus,
+    /// Request metadata.
+    pub meta: Meta,
+}
+
+/// The process answers (served by `web::health_routes`; declared here for the document).
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "Alive", body = HealthResponse)))]
+#[allow(dead_code)]
+fn health_live() {}
+
+/// Postgres answers (Redis is reported but not required).
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = HealthResponse),
+        (status = 503, description = "Postgres does not answer", body = ErrorResponse),
+    ))]
+#[allow(dead_code)]
+fn health_ready() {}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "query-api", description = "Read side of the CQRS backend: users from Redis and Postgres read models."),
+    paths(users::me, users::get_user, users::list_users, health_live, health_ready),
+    components(schemas(
+        UserView, UserResponse, UserListResponse, Meta, ListMeta, Pagination, PagePage, CursorPage,
+        ErrorResponse, ErrorBody, FieldError, HealthResponse, HealthStatus, SortField, SortOrder
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "users", description = "Users as readers see them"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` scheme the user endpoints require.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT (EdDSA)")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of the query API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

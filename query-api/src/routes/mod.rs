@@ -1,0 +1,3 @@
+//! HTTP handlers of the query API.
+
+pub mod users;

@@ -1,0 +1,187 @@
+//! `GET /api/v1/me`, `GET /api/v1/users/{id}` and `GET /api/v1/users`.
+
+use crate::cursor;
+use crate::listing::{self, ListUsersParams, Listing};
+use crate::openapi::{ErrorResponse, UserListResponse, UserResponse};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use uuid::Uuid;
+use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser, CursorPage, PagePage};
+
+/// Single users may be stored by the client but must be revalidated (with `If-None-Match`).
+const SINGLE_USER_CACHE_CONTROL: &str = "private, no-cache";
+
+/// The user routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/users", get(list_users))
+        .route("/api/v1/users/{id}", get(get_user))
+}
+
+/// The caller's own user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("If-None-Match" = Option<String>, Header, description = "ETag of a copy the client holds")),
+    responses(
+        (status = 200, description = "The caller", body = UserResponse,
+            headers(("ETag" = String, description = "Quoted stream version"))),
+        (status = 304, description = "The client's copy is current"),
+        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
+        (status = 404, description = "The caller's user is not (or no longer) there", body = ErrorResponse),
+    )
+)]
+pub async fn me(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    single_user(&state, caller.id, &headers).await
+}
+
+/// One user, for that user or an administrator.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "User id"),
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a copy the client holds"),
+    ),
+    responses(
+        (status = 200, description = "The user", body = UserResponse,
+            headers(("ETag" = String, description = "Quoted stream version"))),
+        (status = 304, description = "The client's copy is current"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
+        (status = 403, description = "Neither that user nor an administrator", body = ErrorResponse),
+        (status = 404, description = "Unknown or deleted user", body = ErrorResponse),
+    )
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.require_self_or_admin(id)?;
+    single_user(&state, id, &headers).await
+}
+
+/// Lists live users (administrators only), in page mode (`page`, `perPage`) or cursor
+/// mode (`cursor`, `limit`; a request with either is in cursor mode).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    security(("bearer" = [])),
+    params(ListUsersParams),
+    responses(
+        (status = 200, description = "A page of users", body = UserListResponse),
+        (status = 400, description = "A parameter is unknown, malformed or out of range", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
+        (status = 403, description = "Not an administrator", body = ErrorResponse),
+    )
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiQuery(params): ApiQuery<ListUsersParams>,
+) -> Result<ApiResponse, ApiError> {
+    let request = params.validate().map_err(ApiError::validation)?;
+    caller.require_admin()?;
+    let listing = listing::list_users(&state.pool, &request)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(match listing {
+        Listing::Page {
+            page,
+            per_page,
+            users,
+            total,
+        } => ApiResponse::ok(users).pagination(PagePage {
+            page,
+            per_page,
+            total,
+            total_pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
+        }),
+        Listing::Cursor { users, next } => ApiResponse::ok(users).pagination(CursorPage {
+            has_more: next.is_some(),
+            next_cursor: next.map(|after| cursor::encode(&request.scope, &after)),
+        }),
+    })
+}
+
+/// A live user with its `ETag`, or 304 when the client's `If-None-Match` names it.
+async fn single_user(state: &AppState, id: Uuid, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let user = state
+        .users
+        .find(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if matches_etag(headers, user.version) {
+        let etag = HeaderValue::from_str(&format!("\"{}\"", user.version))
+            .expect("a quoted integer is a valid header value");
+        let headers = [
+            (header::ETAG, etag),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(SINGLE_USER_CACHE_CONTROL),
+            ),
+        ];
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    Ok(ApiResponse::ok(&user)
+        .etag(user.version)
+        .header(header::CACHE_CONTROL, SINGLE_USER_CACHE_CONTROL)
+        .into_response())
+}
+
+/// Whether `If-None-Match` lists the current version (weak comparison, `*` matches all).
+fn matches_etag(headers: &HeaderMap, version: i64) -> bool {
+    let current = format!("\"{version}\"");
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn if_none_match(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(value).expect("header"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn if_none_match_compares_quoted_versions_weakly() {
+        assert!(matches_etag(&if_none_match(&["\"3\""]), 3));
+        assert!(matches_etag(&if_none_match(&["W/\"3\""]), 3));
+        assert!(matches_etag(&if_none_match(&["\"1\", \"3\""]), 3));
+        assert!(matches_etag(&if_none_match(&["\"1\"", "\"3\""]), 3));
+        assert!(matches_etag(&if_none_match(&["*"]), 3));
+        assert!(!matches_etag(&if_none_match(&["\"2\""]), 3));
+        assert!(!matches_etag(&if_none_match(&["3"]), 3));
+        assert!(!matches_etag(&HeaderMap::new(), 3));
+    }
+}

@@ -1,0 +1,86 @@
+//! Typed settings of the query API, read once from the environment (or built by tests).
+
+use runtime::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
+use std::net::IpAddr;
+use std::time::Duration;
+use web::HttpSettings;
+
+/// Everything the query API needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: the Postgres read models (and the published signing keys).
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS` (10): size of the Postgres pool.
+    pub database_max_connections: u32,
+    /// `REDIS_URL`: the hot copy of the read models.
+    pub redis_url: String,
+    /// `REDIS_KEY_PREFIX`: namespace of every Redis key.
+    pub redis_prefix: String,
+    /// `JWT_ISSUER`: the issuer access tokens must name.
+    pub jwt_issuer: String,
+    /// `BIND_ADDRESS` (0.0.0.0).
+    pub bind_address: IpAddr,
+    /// `QUERY_API_PORT` (8081); 0 picks a free port.
+    pub port: u16,
+    /// `CACHE_TTL_SECONDS` (3600): lifetime of a user document filled by a read.
+    pub cache_ttl: Duration,
+    /// `NEGATIVE_CACHE_TTL_SECONDS` (5): lifetime of a "no such user" entry.
+    pub negative_cache_ttl: Duration,
+    /// `REQUEST_TIMEOUT_SECONDS`, `BODY_LIMIT_BYTES`, `CORS_ALLOWED_ORIGINS`, `HSTS_ENABLED`.
+    pub http: HttpSettings,
+}
+
+impl Settings {
+    /// Reads the settings; a malformed value is an error naming the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let infra = InfraSettings::from_env()?;
+        let bind_address = env_or("BIND_ADDRESS", "0.0.0.0");
+        let bind_address = bind_address.trim().parse().map_err(|_| ConfigError {
+            name: "BIND_ADDRESS".to_owned(),
+            reason: format!("`{bind_address}` is not an IP address"),
+        })?;
+        Ok(Self {
+            database_url: infra.database_url,
+            database_max_connections: env_parse("DATABASE_MAX_CONNECTIONS", 10)?,
+            redis_url: infra.redis_url,
+            redis_prefix: infra.redis_prefix,
+            jwt_issuer: env_or("JWT_ISSUER", "cqrs-backend"),
+            bind_address,
+            port: env_parse("QUERY_API_PORT", 8081)?,
+            cache_ttl: Duration::from_secs(env_parse("CACHE_TTL_SECONDS", 3600)?),
+            negative_cache_ttl: Duration::from_secs(env_parse("NEGATIVE_CACHE_TTL_SECONDS", 5)?),
+            http: HttpSettings {
+                request_timeout: Duration::from_secs(env_parse("REQUEST_TIMEOUT_SECONDS", 10)?),
+                body_limit: env_parse("BODY_LIMIT_BYTES", 1024 * 1024)?,
+                cors_origins: cors_origins(env_opt("CORS_ALLOWED_ORIGINS")),
+                hsts: env_parse("HSTS_ENABLED", false)?,
+            },
+        })
+    }
+}
+
+/// `CORS_ALLOWED_ORIGINS` is a comma-separated list; empty disables CORS.
+fn cors_origins(raw: Option<String>) -> Vec<String> {
+    raw.map(|raw| {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_are_split_on_commas_and_trimmed() {
+        assert_eq!(
+            cors_origins(Some(" https://a.example , ,https://b.example".into())),
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert!(cors_origins(None).is_empty());
+    }
+}

@@ -1,0 +1,52 @@
+//! What every handler shares: the Postgres pool, the Redis handle, the token verifier
+//! and the cached user reads. Cheap to clone (handles and `Arc`s only).
+
+use crate::Settings;
+use crate::lookup::UserLookup;
+use auth::TokenVerifier;
+use axum::extract::FromRef;
+use readmodels::users::UserCache;
+use runtime::RedisHandle;
+use sqlx::PgPool;
+use std::sync::Arc;
+use web::HttpSettings;
+
+/// Shared state of the query API.
+#[derive(Clone)]
+pub struct AppState {
+    /// The read models.
+    pub pool: PgPool,
+    /// The hot copy of the read models (may be down).
+    pub redis: RedisHandle,
+    /// Checks access tokens; this service cannot mint any.
+    pub verifier: Arc<TokenVerifier>,
+    /// Single-user reads through the cache.
+    pub users: Arc<UserLookup>,
+    /// Limits and policies applied by [`web::harden`].
+    pub http: Arc<HttpSettings>,
+}
+
+impl AppState {
+    /// The state of a service configured by `settings`.
+    pub fn new(settings: &Settings, pool: PgPool, redis: RedisHandle) -> Self {
+        let cache = UserCache::new(settings.redis_prefix.clone(), settings.cache_ttl);
+        Self {
+            verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),
+            users: Arc::new(UserLookup::new(
+                pool.clone(),
+                redis.clone(),
+                cache,
+                settings.negative_cache_ttl,
+            )),
+            http: Arc::new(settings.http.clone()),
+            pool,
+            redis,
+        }
+    }
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}

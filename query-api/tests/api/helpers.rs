@@ -1,0 +1,242 @@
+//! `spawn_app()` and the `TestApp` helpers every test uses: a query API on a free port,
+//! its own database and Redis prefix, a published signing key to mint tokens with, and
+//! direct access to the `users_view` table (the projector is not part of these tests).
+
+use auth::{SigningKey, TokenIssuer};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use domain::user::Role;
+use query_api::{Application, Settings};
+use readmodels::users::{CacheLookup, USER_COLUMNS, UserCache, UserView};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::Duration as StdDuration;
+use testkit::{TestDb, TestRedis, eventually};
+use tokio_util::sync::{CancellationToken, DropGuard};
+use uuid::Uuid;
+
+/// Token issuer name the app is configured with.
+pub const ISSUER: &str = "cqrs-backend";
+/// Lifetime of the cache entries written by the app under test.
+const CACHE_TTL: StdDuration = StdDuration::from_secs(300);
+/// Long enough that a negative entry cannot expire during a test.
+const NEGATIVE_CACHE_TTL: StdDuration = StdDuration::from_secs(120);
+
+/// A running query API and what it runs against.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// A client without cookies or redirects surprises.
+    pub client: reqwest::Client,
+    /// The app's database.
+    pub db: TestDb,
+    /// The app's Redis prefix.
+    pub redis: TestRedis,
+    /// The cache as the app (and the projector) sees it.
+    pub cache: UserCache,
+    /// The published key tokens are signed with.
+    pub key: SigningKey,
+    _server: DropGuard,
+}
+
+/// A query API on a working Redis, once it has connected to it.
+pub async fn spawn_app() -> TestApp {
+    let app = spawn_app_with_redis(None).await;
+    eventually(
+        StdDuration::from_secs(10),
+        "the app to connect to Redis",
+        || async {
+            let (status, body) = app.get_json("/health/ready", None).await;
+            (status == StatusCode::OK && body["data"]["checks"]["redis"] == "up").then_some(())
+        },
+    )
+    .await;
+    app
+}
+
+/// A query API whose Redis URL is `redis_url` (or the test Redis).
+pub async fn spawn_app_with_redis(redis_url: Option<&str>) -> TestApp {
+    let db = TestDb::new().await;
+    let redis = TestRedis::new();
+    let settings = Settings {
+        database_url: db.url.clone(),
+        database_max_connections: 5,
+        redis_url: redis_url.unwrap_or(&redis.url).to_owned(),
+        redis_prefix: redis.prefix.clone(),
+        jwt_issuer: ISSUER.to_owned(),
+        bind_address: [127, 0, 0, 1].into(),
+        port: 0,
+        cache_ttl: CACHE_TTL,
+        negative_cache_ttl: NEGATIVE_CACHE_TTL,
+        http: web::HttpSettings::default(),
+    };
+    let app = Application::build(settings).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until(shutdown.clone()));
+    let key = SigningKey::generate();
+    key.publish(&db.pool).await.expect("publish the signing key");
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .expect("client"),
+        cache: UserCache::new(redis.prefix.clone(), CACHE_TTL),
+        db,
+        redis,
+        key,
+        _server: shutdown.drop_guard(),
+    }
+}
+
+/// A user row to seed.
+pub struct NewUser<'a> {
+    /// Id (default a fresh one).
+    pub id: Option<Uuid>,
+    /// Display name; the email is derived from it unless given.
+    pub name: &'a str,
+    /// Email (default `<name without spaces, lower case>@example.com`).
+    pub email: Option<&'a str>,
+    /// Role.
+    pub role: Role,
+    /// Stream version.
+    pub version: i64,
+    /// Registration time (default now).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> NewUser<'a> {
+    /// A regular user at version 1, registered now.
+    pub fn named(name: &'a str) -> Self {
+        Self {
+            id: None,
+            name,
+            email: None,
+            role: Role::User,
+            version: 1,
+            created_at: None,
+        }
+    }
+}
+
+impl TestApp {
+    /// A valid access token.
+    pub fn token(&self, user_id: Uuid, role: Role) -> String {
+        self.issuer(Duration::minutes(15))
+            .issue(user_id, role)
+            .expect("token")
+            .token
+    }
+
+    /// An issuer with the published key and any token lifetime (negative for expired).
+    pub fn issuer(&self, ttl: Duration) -> TokenIssuer {
+        TokenIssuer::new(self.key.clone(), ISSUER, ttl)
+    }
+
+    /// A token of an administrator who need not exist as a user.
+    pub fn admin_token(&self) -> String {
+        self.token(Uuid::now_v7(), Role::Admin)
+    }
+
+    /// Inserts a live user into `users_view`, as the projector would.
+    pub async fn seed(&self, user: NewUser<'_>) -> UserView {
+        let email = user
+            .email
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}@example.com", user.name.replace(' ', ".").to_lowercase()));
+        // Postgres keeps microseconds; round so the seeded value is what comes back.
+        let created_at = user.created_at.unwrap_or_else(Utc::now);
+        let created_at = created_at
+            .duration_trunc(Duration::microseconds(1))
+            .expect("truncate");
+        let sql = format!(
+            "INSERT INTO users_view (id, email, name, role, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
+        );
+        sqlx::query_as::<_, UserView>(&sql)
+            .bind(user.id.unwrap_or_else(Uuid::now_v7))
+            .bind(email)
+            .bind(user.name)
+            .bind(user.role.as_str())
+            .bind(user.version)
+            .bind(created_at)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("seed a user")
+    }
+
+    /// Turns a user into an erased tombstone, as the projector does on `user.deleted`.
+    pub async fn mark_deleted(&self, id: Uuid) {
+        sqlx::query(
+            "UPDATE users_view SET email = NULL, name = NULL, version = version + 1,
+             deleted_at = now(), updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&self.db.pool)
+        .await
+        .expect("mark a user deleted");
+    }
+
+    /// Removes a row from Postgres behind the cache's back.
+    pub async fn remove_row(&self, id: Uuid) {
+        sqlx::query("DELETE FROM users_view WHERE id = $1")
+            .bind(id)
+            .execute(&self.db.pool)
+            .await
+            .expect("delete a row");
+    }
+
+    /// What the Redis cache holds for a user.
+    pub async fn cached(&self, id: Uuid) -> CacheLookup {
+        let mut conn = self.redis.connection().await;
+        self.cache.get(&mut conn, id).await.expect("read the cache")
+    }
+
+    /// Writes a user into the cache the way the projector does.
+    pub async fn project_into_cache(&self, user: &UserView) {
+        let mut conn = self.redis.connection().await;
+        self.cache.put(&mut conn, user).await.expect("write the cache");
+    }
+
+    /// `GET path` with an optional bearer token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// `GET path` and the JSON body.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let response = self.get(path, token).await;
+        let status = response.status();
+        (status, response.json().await.expect("a JSON body"))
+    }
+}
+
+/// The `error.details[*].field` of a 400, asserting its code.
+pub fn refused_fields(status: StatusCode, body: &Value) -> Vec<String> {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{body}");
+    body["error"]["details"]
+        .as_array()
+        .map(|details| {
+            details
+                .iter()
+                .filter_map(|d| d["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts an error envelope with this status and code.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["meta"]["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the query API against real Postgres and Redis: one binary, one
+//! fresh database and Redis prefix per test, so the tests run in parallel.
+//!
+//! Tests use the multi-threaded runtime: `TestDb`'s `Drop` blocks the dropping thread
+//! while it closes the pool, whose connections need the test runtime's I/O driver; on a
+//! current-thread runtime that wait never ends.
+
+mod helpers;
+mod http;
+mod list_validation;
+mod listing;
+mod single_user;
+mod tokens;

@@ -1,0 +1,70 @@
+//! `/api/v1/consumers`: what the workers' JetStream consumers have not finished yet.
+
+use super::{Admin, AppState};
+use crate::consumer::OWNED_CONSUMERS;
+use axum::extract::State;
+use serde::Serialize;
+use web::{ApiError, ApiResponse};
+
+/// The state of one consumer, from JetStream's consumer info.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerState {
+    /// Durable name.
+    pub name: String,
+    /// Stream it reads.
+    pub stream: String,
+    /// Subject filter.
+    pub filter_subject: String,
+    /// Messages in the stream not yet delivered to it.
+    pub num_pending: u64,
+    /// Messages delivered and not yet acknowledged (in flight or waiting for a retry).
+    pub num_ack_pending: usize,
+    /// Messages delivered more than once.
+    pub num_redelivered: usize,
+    /// Pull requests waiting for messages.
+    pub num_waiting: usize,
+    /// Highest stream sequence delivered.
+    pub delivered_stream_sequence: u64,
+    /// Stream sequence below which everything is acknowledged.
+    pub ack_floor_stream_sequence: u64,
+}
+
+/// Lists the workers' consumers with their backlog, so an operator sees what is stuck.
+#[utoipa::path(
+    get, path = "/api/v1/consumers", tag = "consumers",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One entry per consumer", body = [ConsumerState]),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "Not an administrator"),
+        (status = 503, description = "JetStream is not answering")
+    )
+)]
+pub(super) async fn list(_: Admin, State(state): State<AppState>) -> Result<ApiResponse, ApiError> {
+    let unavailable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(error = %error, "consumer info unavailable");
+        ApiError::unavailable("JetStream consumer info is not available")
+    };
+    let stream = state
+        .jetstream
+        .get_stream(&state.stream.name)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let mut consumers = Vec::with_capacity(OWNED_CONSUMERS.len());
+    for name in OWNED_CONSUMERS {
+        let info = stream.consumer_info(name).await.map_err(|e| unavailable(&e))?;
+        consumers.push(ConsumerState {
+            name: info.name,
+            stream: info.stream_name,
+            filter_subject: info.config.filter_subject,
+            num_pending: info.num_pending,
+            num_ack_pending: info.num_ack_pending,
+            num_redelivered: info.num_redelivered,
+            num_waiting: info.num_waiting,
+            delivered_stream_sequence: info.delivered.stream_sequence,
+            ack_floor_stream_sequence: info.ack_floor.stream_sequence,
+        });
+    }
+    Ok(ApiResponse::ok(consumers))
+}

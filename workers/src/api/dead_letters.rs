@@ -1,0 +1,160 @@
+//! `/api/v1/dead-letters`: list, show, retry and discard dead letters.
+
+use super::{Admin, AppState};
+use crate::dead_letters::{self as store, DeadLetter, DeadLetterStatus, DeadLetterSummary, Discarded};
+use crate::operator::{self, RetryError};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+use web::{ApiError, ApiPath, ApiQuery, ApiResponse, PagePage};
+
+/// Largest page.
+const MAX_PER_PAGE: u32 = 100;
+/// Page size when none is asked for.
+const DEFAULT_PER_PAGE: u32 = 20;
+
+/// Paging and filtering of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page number, from 1 (default 1).
+    page: Option<u32>,
+    /// Items per page, 1 to 100 (default 20).
+    per_page: Option<u32>,
+    /// Only dead letters with this status.
+    status: Option<DeadLetterStatus>,
+}
+
+/// Lists dead letters, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/dead-letters", tag = "dead-letters", params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`data`: dead letters without their events; `meta.pagination` in page mode",
+         body = [DeadLetterSummary]),
+        (status = 400, description = "Invalid paging or filter"),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "Not an administrator")
+    )
+)]
+pub(super) async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<ApiResponse, ApiError> {
+    let page = query.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid_field("page", "must be at least 1"));
+    }
+    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid_field("perPage", "must be between 1 and 100"));
+    }
+    let (items, total) = store::list(&state.pool, query.status, page, per_page)
+        .await
+        .map_err(ApiError::internal)?;
+    let total_pages = (total + i64::from(per_page) - 1) / i64::from(per_page);
+    Ok(ApiResponse::ok(items).pagination(PagePage {
+        page,
+        per_page,
+        total,
+        total_pages,
+    }))
+}
+
+/// Shows one dead letter with its event.
+#[utoipa::path(
+    get, path = "/api/v1/dead-letters/{id}", tag = "dead-letters",
+    params(("id" = Uuid, Path, description = "Dead letter id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dead letter", body = DeadLetter),
+        (status = 400, description = "Malformed id"),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "Not an administrator"),
+        (status = 404, description = "No such dead letter")
+    )
+)]
+pub(super) async fn show(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiResponse, ApiError> {
+    store::find(&state.pool, id)
+        .await
+        .map_err(ApiError::internal)?
+        .map(ApiResponse::ok)
+        .ok_or_else(|| ApiError::not_found("dead letter"))
+}
+
+/// Runs the side effect again now (never twice: if it happened meanwhile, nothing is sent).
+#[utoipa::path(
+    post, path = "/api/v1/dead-letters/{id}/retry", tag = "dead-letters",
+    params(("id" = Uuid, Path, description = "Dead letter id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Carried out; the dead letter is `resolved`", body = DeadLetter),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "Not an administrator"),
+        (status = 404, description = "No such dead letter"),
+        (status = 409, description = "`CONFLICT`: the dead letter is resolved or discarded"),
+        (status = 422, description = "`RETRY_FAILED`: it failed again; attempts and error were updated")
+    )
+)]
+pub(super) async fn retry(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiResponse, ApiError> {
+    // Detached from the request: a client that gives up (or the request timeout) must
+    // not cut the effect off between sending and recording it.
+    let task =
+        tokio::spawn(async move { operator::retry(&state.pool, &state.ledger, &state.effects, id).await });
+    match task.await.map_err(ApiError::internal)? {
+        Ok(dead_letter) => Ok(ApiResponse::ok(dead_letter)),
+        Err(RetryError::NotFound) => Err(ApiError::not_found("dead letter")),
+        Err(RetryError::NotDead(status)) => Err(ApiError::conflict(format!(
+            "dead letter {id} is {}; only dead letters with status dead can be retried",
+            status.as_str()
+        ))),
+        Err(RetryError::Failed { message }) => Err(ApiError::unprocessable(
+            "RETRY_FAILED",
+            format!("retrying dead letter {id} failed: {message}"),
+        )),
+        Err(RetryError::Database(error)) => Err(ApiError::internal(error)),
+    }
+}
+
+/// Gives a dead letter up: its side effect will not be carried out.
+#[utoipa::path(
+    delete, path = "/api/v1/dead-letters/{id}", tag = "dead-letters",
+    params(("id" = Uuid, Path, description = "Dead letter id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Discarded (also when it already was)"),
+        (status = 401, description = "No valid token"),
+        (status = 403, description = "Not an administrator"),
+        (status = 404, description = "No such dead letter"),
+        (status = 409, description = "`CONFLICT`: it is resolved already")
+    )
+)]
+pub(super) async fn discard(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    match store::discard(&state.pool, id)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Discarded::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+        Discarded::NotFound => Err(ApiError::not_found("dead letter")),
+        Discarded::AlreadyResolved => Err(ApiError::conflict(format!(
+            "dead letter {id} is resolved; there is nothing to discard"
+        ))),
+    }
+}

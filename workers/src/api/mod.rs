@@ -1,0 +1,118 @@
+//! The operator HTTP API: dead letters, consumer state, health and API docs.
+
+mod consumers;
+mod dead_letters;
+
+pub use consumers::ConsumerState;
+
+use crate::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterSummary};
+use crate::effects::Effects;
+use crate::ledger::Ledger;
+use async_nats::jetstream;
+use auth::TokenVerifier;
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use eventstore::StreamSettings;
+use sqlx::PgPool;
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use web::{ApiError, AuthUser, HttpSettings, Readiness};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Postgres.
+    pub pool: PgPool,
+    /// Access-token verifier.
+    pub verifier: Arc<TokenVerifier>,
+    /// JetStream, for consumer state.
+    pub jetstream: jetstream::Context,
+    /// The events stream.
+    pub stream: StreamSettings,
+    /// The side effects, for retries.
+    pub effects: Effects,
+    /// The never-twice ledger.
+    pub ledger: Ledger,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// An authenticated administrator: 401 without a valid token, 403 for other roles,
+/// checked before any other input is looked at.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub AuthUser);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require_admin()?;
+        Ok(Admin(user))
+    }
+}
+
+/// The OpenAPI document of the workers service.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "workers",
+        description = "Side effects of events (welcome email), their dead letters and consumer state. \
+                       Every /api endpoint needs an administrator's bearer token."
+    ),
+    paths(
+        dead_letters::list,
+        dead_letters::show,
+        dead_letters::retry,
+        dead_letters::discard,
+        consumers::list
+    ),
+    components(schemas(DeadLetter, DeadLetterSummary, DeadLetterStatus, ConsumerState, web::PagePage)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "dead-letters", description = "Side effects that failed on every attempt"),
+        (name = "consumers", description = "JetStream consumers owned by the workers")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole service router, hardened: API, health and docs.
+pub fn router(state: AppState, readiness: Arc<Readiness>, http: &HttpSettings) -> Router {
+    let api = Router::new()
+        .route("/api/v1/dead-letters", get(dead_letters::list))
+        .route(
+            "/api/v1/dead-letters/{id}",
+            get(dead_letters::show).delete(dead_letters::discard),
+        )
+        .route("/api/v1/dead-letters/{id}/retry", post(dead_letters::retry))
+        .route("/api/v1/consumers", get(consumers::list))
+        .with_state(state);
+    let router = api
+        .merge(web::health_routes(readiness))
+        .merge(web::docs_routes(ApiDoc::openapi()));
+    web::harden(router, http)
+}

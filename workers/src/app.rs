@@ -1,0 +1,139 @@
+//! Building the service from settings and running it: the operator HTTP API and the
+//! welcome-email consumer, both stopped by one cancellation token.
+
+use crate::api::{self, AppState};
+use crate::consumer::{ConsumerWorker, consumer_config};
+use crate::delivery::Delivery;
+use crate::effects::Effects;
+use crate::ledger::Ledger;
+use crate::mail::{self, Mailer, MailerSetupError};
+use crate::settings::Settings;
+use crate::welcome::WelcomeEmail;
+use async_nats::connection::State as NatsState;
+use auth::TokenVerifier;
+use axum::Router;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use web::Readiness;
+
+/// The service could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The mailer the settings ask for cannot be set up.
+    #[error(transparent)]
+    Mailer(#[from] MailerSetupError),
+    /// The HTTP port cannot be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// `BIND_ADDRESS:WORKERS_PORT`.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A built service, listening but not yet serving or consuming.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: Router,
+    worker: ConsumerWorker,
+}
+
+impl Application {
+    /// Builds the service with the mailer the settings ask for (SMTP when `SMTP_URL`
+    /// is set, else `.eml` files in `MAIL_DIR`). `pool` must be migrated.
+    pub async fn build(
+        settings: Settings,
+        pool: PgPool,
+        nats: async_nats::Client,
+    ) -> Result<Self, BuildError> {
+        let mailer = mail::from_settings(&settings.mail)?;
+        Self::build_with_mailer(settings, pool, nats, mailer).await
+    }
+
+    /// Builds the service around a given mailer.
+    pub async fn build_with_mailer(
+        settings: Settings,
+        pool: PgPool,
+        nats: async_nats::Client,
+        mailer: Arc<dyn Mailer>,
+    ) -> Result<Self, BuildError> {
+        let effects = Effects::new(mailer, settings.mail.from.clone());
+        let ledger = Ledger::new(pool.clone());
+        let jetstream = async_nats::jetstream::new(nats.clone());
+        let delivery = Delivery::new(
+            ledger.clone(),
+            effects.clone(),
+            WelcomeEmail::EFFECT,
+            settings.retry,
+        );
+        let worker = ConsumerWorker::new(
+            jetstream.clone(),
+            settings.stream.clone(),
+            consumer_config(&settings.stream, WelcomeEmail::EVENT_TYPE),
+            delivery,
+            settings.concurrency,
+        );
+        let state = AppState {
+            pool: pool.clone(),
+            verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),
+            jetstream,
+            stream: settings.stream.clone(),
+            effects,
+            ledger,
+        };
+        let readiness = Readiness::new().postgres(pool).check("nats", true, move || {
+            let connected = nats.connection_state() == NatsState::Connected;
+            Box::pin(async move {
+                if connected {
+                    Ok(())
+                } else {
+                    Err("not connected".to_owned())
+                }
+            })
+        });
+        let router = api::router(state, Arc::new(readiness), &settings.http);
+        let bind = (settings.bind_address.as_str(), settings.port);
+        let bind_error = |source| BuildError::Bind {
+            address: format!("{}:{}", settings.bind_address, settings.port),
+            source,
+        };
+        let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
+        Ok(Self {
+            listener,
+            address,
+            router,
+            worker,
+        })
+    }
+
+    /// Where the HTTP API listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The HTTP port (useful when the settings asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves and consumes until `shutdown` is cancelled; in-flight requests and
+    /// messages finish first.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        tracing::info!(http.address = %self.address, "workers listening");
+        let stop = shutdown.child_token();
+        let worker = tokio::spawn(self.worker.run(stop.clone()));
+        let served = web::serve(self.listener, self.router, stop.clone()).await;
+        // If the server failed, stop consuming too.
+        stop.cancel();
+        if let Err(error) = worker.await {
+            tracing::error!(error = %error, "consumer task failed");
+        }
+        served
+    }
+}

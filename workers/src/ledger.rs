@@ -1,0 +1,147 @@
+//! The never-twice rule for side effects (DESIGN.md guarantee 5).
+//!
+//! [`Ledger::open`] starts one Postgres transaction and takes a transaction-scoped
+//! advisory lock on (effect, event id). Whoever holds it alone decides: if
+//! `side_effects` already has the row, the effect happened and nothing is sent; else
+//! the effect is carried out while the lock is held and the row is inserted in the same
+//! transaction ([`OpenEffect::complete`]). Competing workers, redeliveries and operator
+//! retries of one event therefore run one after the other and only the first sends.
+//!
+//! The one window left is a crash (or a lost database) after the email was accepted
+//! and before the commit: the row is missing, the message is redelivered and the email
+//! goes out again. Side effects are thus at-least-once, with duplicates limited to that
+//! window; the Message-ID derived from the event id lets receivers drop such a copy.
+
+use crate::dead_letters::{COLUMNS, DeadLetter};
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// Records which side effects happened.
+#[derive(Clone)]
+pub struct Ledger {
+    pool: PgPool,
+}
+
+impl Ledger {
+    /// A ledger over a migrated database.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Locks (effect, event) for this transaction and reads what is known about it.
+    pub async fn open(&self, event_id: Uuid, effect: &str) -> Result<OpenEffect, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))")
+            .bind(effect)
+            .bind(event_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let completed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM side_effects WHERE event_id = $1 AND effect = $2)",
+        )
+        .bind(event_id)
+        .bind(effect)
+        .fetch_one(&mut *tx)
+        .await?;
+        let dead_letter = sqlx::query_as::<_, DeadLetter>(&format!(
+            "SELECT {COLUMNS} FROM dead_letters WHERE event_id = $1 AND effect = $2 FOR UPDATE"
+        ))
+        .bind(event_id)
+        .bind(effect)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(OpenEffect {
+            tx,
+            event_id,
+            effect: effect.to_owned(),
+            completed,
+            dead_letter,
+        })
+    }
+}
+
+/// A locked (effect, event) pair. Dropping it rolls back and releases the lock.
+pub struct OpenEffect {
+    tx: Transaction<'static, Postgres>,
+    event_id: Uuid,
+    effect: String,
+    completed: bool,
+    dead_letter: Option<DeadLetter>,
+}
+
+impl OpenEffect {
+    /// Whether the effect already happened.
+    pub fn is_completed(&self) -> bool {
+        self.completed
+    }
+
+    /// The dead letter of this effect, if it has one.
+    pub fn dead_letter(&self) -> Option<&DeadLetter> {
+        self.dead_letter.as_ref()
+    }
+
+    /// Releases the lock without recording anything.
+    pub async fn release(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Records that the effect happened (resolving its dead letter, if any) and commits.
+    pub async fn complete(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO side_effects (event_id, effect) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(self.event_id)
+            .bind(&self.effect)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "UPDATE dead_letters SET status = 'resolved', updated_at = now()
+             WHERE event_id = $1 AND effect = $2 AND status = 'dead'",
+        )
+        .bind(self.event_id)
+        .bind(&self.effect)
+        .execute(&mut *self.tx)
+        .await?;
+        self.tx.commit().await
+    }
+
+    /// Turns the effect into a dead letter after its last failed attempt, and commits.
+    /// Returns the new dead letter's id (`None` when the effect already had one).
+    pub async fn bury(
+        mut self,
+        subject: &str,
+        event: &Value,
+        error: &str,
+        attempts: i32,
+    ) -> Result<Option<Uuid>, sqlx::Error> {
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO dead_letters (id, event_id, effect, subject, event, error, attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (event_id, effect) DO NOTHING RETURNING id",
+        )
+        .bind(Uuid::now_v7())
+        .bind(self.event_id)
+        .bind(&self.effect)
+        .bind(subject)
+        .bind(event)
+        .bind(error)
+        .bind(attempts)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        self.tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Records one more failed attempt on the dead letter, and commits.
+    pub async fn record_failure(mut self, error: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE dead_letters SET attempts = attempts + 1, error = $3, updated_at = now()
+             WHERE event_id = $1 AND effect = $2",
+        )
+        .bind(self.event_id)
+        .bind(&self.effect)
+        .bind(error)
+        .execute(&mut *self.tx)
+        .await?;
+        self.tx.commit().await
+    }
+}

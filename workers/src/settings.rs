@@ -1,0 +1,217 @@
+//! Typed settings of the workers service, read once from the environment.
+
+use crate::retry::RetryPolicy;
+use eventstore::StreamSettings;
+use lettre::Tokio1Executor;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::AsyncSmtpTransport;
+use runtime::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+use web::HttpSettings;
+
+/// Default sender of every email.
+pub const DEFAULT_MAIL_FROM: &str = "CQRS Backend <no-reply@localhost>";
+
+/// Everything the workers service needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`.
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10): must exceed `WORKER_CONCURRENCY`, since
+    /// each message in flight holds a connection while its side effect runs.
+    pub database_max_connections: u32,
+    /// `NATS_URL`.
+    pub nats_url: String,
+    /// `EVENTS_STREAM`, `EVENTS_SUBJECT_PREFIX`, `EVENTS_DUPLICATE_WINDOW_SECONDS`.
+    pub stream: StreamSettings,
+    /// `JWT_ISSUER`: the issuer whose access tokens are accepted.
+    pub jwt_issuer: String,
+    /// `BIND_ADDRESS` (default `0.0.0.0`).
+    pub bind_address: String,
+    /// `WORKERS_PORT` (default 8082); 0 picks a free port.
+    pub port: u16,
+    /// `REQUEST_TIMEOUT_SECONDS`, `BODY_LIMIT_BYTES`, `CORS_ALLOWED_ORIGINS`.
+    pub http: HttpSettings,
+    /// How emails leave the service.
+    pub mail: MailSettings,
+    /// `WORKER_BACKOFF_BASE_MS`, `WORKER_BACKOFF_MAX_MS`, `WORKER_MAX_ATTEMPTS`.
+    pub retry: RetryPolicy,
+    /// `WORKER_CONCURRENCY` (default 4): messages handled at once by one process.
+    pub concurrency: usize,
+}
+
+/// Where emails go.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// `SMTP_URL`, e.g. `smtp://127.0.0.1:2525`, `smtps://user:pass@host`,
+    /// `smtp://host:587?tls=required`. Unset: emails are written to `dir` instead.
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM` (default `CQRS Backend <no-reply@localhost>`).
+    pub from: Mailbox,
+    /// `MAIL_DIR` (default `./var/mail`): where the file mailer writes `<event-id>.eml`.
+    pub dir: PathBuf,
+    /// `SMTP_TIMEOUT_SECONDS` (default 30): one SMTP command may take this long.
+    pub smtp_timeout: Duration,
+}
+
+impl fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The SMTP URL may carry a password.
+        f.debug_struct("MailSettings")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from.email.to_string())
+            .field("dir", &self.dir)
+            .field("smtp_timeout", &self.smtp_timeout)
+            .finish()
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: DEFAULT_MAIL_FROM
+                .parse()
+                .expect("the default sender is a valid mailbox"),
+            dir: PathBuf::from("./var/mail"),
+            smtp_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Settings {
+    /// The documented defaults, without reading the environment.
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/cqrs".into(),
+            database_max_connections: 10,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            stream: StreamSettings {
+                name: "EVENTS".into(),
+                subject_prefix: "events".into(),
+                duplicate_window: Duration::from_secs(120),
+            },
+            jwt_issuer: "cqrs-backend".into(),
+            bind_address: "0.0.0.0".into(),
+            port: 8082,
+            http: HttpSettings::default(),
+            mail: MailSettings::default(),
+            retry: RetryPolicy::default(),
+            concurrency: 4,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings from environment variables; a malformed value names its variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let infra = InfraSettings::from_env()?;
+        let defaults = Self::default();
+        let smtp_url = env_opt("SMTP_URL");
+        if let Some(url) = &smtp_url {
+            check_smtp_url(url)?;
+        }
+        let from = env_or("MAIL_FROM", DEFAULT_MAIL_FROM);
+        let from = from.parse::<Mailbox>().map_err(|e| invalid("MAIL_FROM", e))?;
+        let retry = RetryPolicy {
+            base: Duration::from_millis(positive("WORKER_BACKOFF_BASE_MS", 1000)?),
+            max: Duration::from_millis(positive("WORKER_BACKOFF_MAX_MS", 60_000)?),
+            max_attempts: positive("WORKER_MAX_ATTEMPTS", 5)? as u32,
+        };
+        if retry.max < retry.base {
+            return Err(invalid(
+                "WORKER_BACKOFF_MAX_MS",
+                "must not be below WORKER_BACKOFF_BASE_MS",
+            ));
+        }
+        let cors_origins = env_or("CORS_ALLOWED_ORIGINS", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Self {
+            database_url: infra.database_url,
+            database_max_connections: positive("DATABASE_MAX_CONNECTIONS", 10)? as u32,
+            nats_url: infra.nats_url,
+            stream: infra.stream,
+            jwt_issuer: env_or("JWT_ISSUER", &defaults.jwt_issuer),
+            bind_address: env_or("BIND_ADDRESS", &defaults.bind_address),
+            port: env_parse("WORKERS_PORT", defaults.port)?,
+            http: HttpSettings {
+                request_timeout: Duration::from_secs(positive("REQUEST_TIMEOUT_SECONDS", 10)?),
+                body_limit: positive("BODY_LIMIT_BYTES", 1_048_576)? as usize,
+                cors_origins,
+                hsts: false,
+            },
+            mail: MailSettings {
+                smtp_url,
+                from,
+                dir: PathBuf::from(env_or("MAIL_DIR", "./var/mail")),
+                smtp_timeout: Duration::from_secs(positive("SMTP_TIMEOUT_SECONDS", 30)?),
+            },
+            retry,
+            concurrency: positive("WORKER_CONCURRENCY", 4)? as usize,
+        })
+    }
+}
+
+/// Checks that lettre accepts the URL, without echoing it (it may hold a password).
+pub(crate) fn check_smtp_url(url: &str) -> Result<(), ConfigError> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map(|_| ())
+        .map_err(|_| {
+            invalid(
+                "SMTP_URL",
+                "expected smtp://host[:port], smtp://host[:port]?tls=required|opportunistic \
+                 or smtps://host[:port], with optional user:password@",
+            )
+        })
+}
+
+fn positive(name: &str, default: u64) -> Result<u64, ConfigError> {
+    match env_parse(name, default)? {
+        0 => Err(invalid(name, "must be greater than 0")),
+        value => Ok(value),
+    }
+}
+
+fn invalid(name: &str, reason: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        name: name.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls_lettre_understands_are_accepted_and_others_refused() {
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtps://user:secret@mail.example.com",
+            "smtp://mail.example.com:587?tls=required",
+        ] {
+            assert!(check_smtp_url(url).is_ok(), "{url}");
+        }
+        let error = check_smtp_url("http://user:secret@mail.example.com").expect_err("refused");
+        assert_eq!(error.name, "SMTP_URL");
+        assert!(!error.reason.contains("secret"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_smtp_url() {
+        let settings = Settings {
+            mail: MailSettings {
+                smtp_url: Some("smtps://user:hunter2@mail.example.com".into()),
+                ..MailSettings::default()
+            },
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

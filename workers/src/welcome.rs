@@ -1,0 +1,158 @@
+//! The welcome email, sent once to every user who registers (`user.registered`).
+
+use crate::effects::EffectError;
+use crate::mail::{Mailer, OutgoingMail};
+use domain::user::UserEvent;
+use domain::{DomainEvent, EventDecodeError};
+use eventstore::EventEnvelope;
+use lettre::Message;
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use std::sync::Arc;
+
+/// Greets a newly registered user by email.
+pub struct WelcomeEmail {
+    mailer: Arc<dyn Mailer>,
+    from: Mailbox,
+}
+
+impl WelcomeEmail {
+    /// Name of the effect in `side_effects` and `dead_letters`.
+    pub const EFFECT: &'static str = "welcome_email";
+    /// The event type that triggers it.
+    pub const EVENT_TYPE: &'static str = "user.registered";
+
+    /// Sends through `mailer`, from `from`.
+    pub fn new(mailer: Arc<dyn Mailer>, from: Mailbox) -> Self {
+        Self { mailer, from }
+    }
+
+    /// Composes and sends the email for one `user.registered` event.
+    pub async fn perform(&self, envelope: &EventEnvelope) -> Result<(), EffectError> {
+        let mail = self.compose(envelope)?;
+        self.mailer.send(&mail).await?;
+        Ok(())
+    }
+
+    /// The email for one event: to the user, greeting them by name, with a Message-ID
+    /// derived from the event id (so a receiving side can spot a duplicate too).
+    pub fn compose(&self, envelope: &EventEnvelope) -> Result<OutgoingMail, EffectError> {
+        let event = UserEvent::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)
+            .map_err(|error| EffectError::permanent(unreadable(&error)))?;
+        let UserEvent::Registered { email, name, .. } = event else {
+            return Err(EffectError::permanent(format!(
+                "event type {} does not trigger a welcome email",
+                envelope.event_type
+            )));
+        };
+        let address = email
+            .as_str()
+            .parse()
+            .map_err(|_| EffectError::permanent("the recipient address is not valid"))?;
+        let to = Mailbox::new(Some(name.as_str().to_owned()), address);
+        let message_id = format!("<welcome.{}@{}>", envelope.id, self.from.email.domain());
+        let body = format!(
+            "Hello {name},\r\n\r\nwelcome aboard! Your account is ready: sign in with this email \
+             address and the password you chose.\r\n\r\nThe CQRS Backend team\r\n"
+        );
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("Welcome, {name}!"))
+            .message_id(Some(message_id))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|_| EffectError::permanent("the welcome email cannot be composed"))?;
+        Ok(OutgoingMail {
+            key: envelope.id,
+            message,
+        })
+    }
+}
+
+/// Why the payload cannot be read, without echoing any of its values.
+fn unreadable(error: &EventDecodeError) -> String {
+    match error {
+        EventDecodeError::UnknownType(event_type) => format!("unknown event type {event_type}"),
+        EventDecodeError::UnsupportedVersion { event_type, version } => {
+            format!("unsupported schema version {version} of {event_type}")
+        }
+        EventDecodeError::Malformed { event_type, .. } => {
+            format!("the {event_type} payload does not match its schema")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::MailError;
+    use futures::future::BoxFuture;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    struct NoMailer;
+
+    impl Mailer for NoMailer {
+        fn send<'a>(&'a self, _: &'a OutgoingMail) -> BoxFuture<'a, Result<(), MailError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn envelope(event_type: &str, data: serde_json::Value) -> EventEnvelope {
+        EventEnvelope {
+            id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            stream_type: "user".into(),
+            stream_id: Uuid::new_v4(),
+            stream_version: 1,
+            position: 1,
+            occurred_at: chrono::Utc::now(),
+            correlation_id: None,
+            causation_id: None,
+            actor_id: None,
+            data,
+        }
+    }
+
+    fn welcome() -> WelcomeEmail {
+        let from = "Team <team@example.org>".parse().expect("mailbox");
+        WelcomeEmail::new(Arc::new(NoMailer), from)
+    }
+
+    #[test]
+    fn the_email_greets_the_user_and_derives_its_message_id_from_the_event() {
+        let event = envelope(
+            "user.registered",
+            json!({"email": "ada@example.com", "name": "Ada", "role": "user"}),
+        );
+        let mail = welcome().compose(&event).expect("composes");
+        let text = String::from_utf8(mail.message.formatted()).expect("utf-8");
+        assert_eq!(mail.key, event.id);
+        assert!(text.contains("Subject: Welcome, Ada!"), "{text}");
+        assert!(text.contains("Hello Ada,"), "{text}");
+        assert!(
+            text.contains(&format!("Message-ID: <welcome.{}@example.org>", event.id)),
+            "{text}"
+        );
+        let to: Vec<String> = mail
+            .message
+            .envelope()
+            .to()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(to, ["ada@example.com"]);
+    }
+
+    #[test]
+    fn unreadable_payloads_fail_permanently_without_echoing_values() {
+        let event = envelope("user.registered", json!({"email": 5, "name": "Secret Name"}));
+        let error = welcome().compose(&event).expect_err("refused");
+        assert!(error.permanent);
+        assert!(!error.message.contains("Secret"));
+        let other = envelope("user.renamed", json!({"name": "Ada"}));
+        assert!(welcome().compose(&other).expect_err("refused").permanent);
+    }
+}

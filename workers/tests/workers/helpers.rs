@@ -1,0 +1,269 @@
+//! A workers service started in-process against real Postgres, NATS and SMTP, with
+//! helpers to publish events the way the command API does.
+
+use async_nats::jetstream::{self, consumer};
+use auth::{SigningKey, TokenIssuer};
+use domain::user::{Email, Role, UserEvent, UserName};
+use eventstore::{EventEnvelope, EventMetadata, EventStore, OutboxRelay, ensure_stream};
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::{SmtpServer, TestDb, TestNats, eventually};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use workers::consumer::WELCOME_CONSUMER;
+use workers::mail::Mailer;
+use workers::{Application, MailSettings, RetryPolicy, Settings};
+
+/// How long waits may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// One running workers process.
+struct Instance {
+    address: std::net::SocketAddr,
+    shutdown: CancellationToken,
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+/// The system under test and its surroundings.
+pub struct TestApp {
+    pub db: TestDb,
+    pub nats: TestNats,
+    pub smtp: SmtpServer,
+    pub jetstream: jetstream::Context,
+    pub http: reqwest::Client,
+    store: EventStore,
+    relay: OutboxRelay,
+    issuer: TokenIssuer,
+    instances: Vec<Instance>,
+}
+
+/// Settings for tests: port 0, fast retries, SMTP to `smtp`.
+pub fn test_settings(db: &TestDb, nats: &TestNats, smtp: &SmtpServer) -> Settings {
+    Settings {
+        database_url: db.url.clone(),
+        nats_url: nats.url.clone(),
+        stream: nats.stream.clone(),
+        bind_address: "127.0.0.1".into(),
+        port: 0,
+        mail: MailSettings {
+            smtp_url: Some(smtp.url()),
+            ..MailSettings::default()
+        },
+        retry: RetryPolicy {
+            base: Duration::from_millis(5),
+            max: Duration::from_millis(40),
+            max_attempts: 5,
+        },
+        ..Settings::default()
+    }
+}
+
+impl TestApp {
+    /// One instance with the test settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(1, |_| {}).await
+    }
+
+    /// `instances` replicas sharing one consumer, with settings adjusted by `adjust`.
+    pub async fn spawn_with(instances: usize, adjust: impl Fn(&mut Settings)) -> Self {
+        Self::spawn_custom(instances, adjust, None).await
+    }
+
+    /// Like [`TestApp::spawn_with`], sending through `mailer` when given.
+    pub async fn spawn_custom(
+        instances: usize,
+        adjust: impl Fn(&mut Settings),
+        mailer: Option<Arc<dyn Mailer>>,
+    ) -> Self {
+        // `RUST_LOG=workers=debug cargo test -p workers -- --nocapture` shows the service's logs.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let db = TestDb::new().await;
+        let nats = TestNats::new();
+        let smtp = SmtpServer::start().await;
+        let client = nats.client().await;
+        let jetstream = jetstream::new(client.clone());
+        ensure_stream(&jetstream, &nats.stream)
+            .await
+            .expect("test stream");
+        let store = EventStore::new(db.pool.clone());
+        let relay = OutboxRelay::new(
+            db.pool.clone(),
+            jetstream.clone(),
+            nats.stream.clone(),
+            store.appended_signal(),
+        );
+        let key = SigningKey::generate();
+        key.publish(&db.pool).await.expect("publish signing key");
+        let issuer = TokenIssuer::new(key, "cqrs-backend", chrono::Duration::minutes(15));
+        let mut settings = test_settings(&db, &nats, &smtp);
+        adjust(&mut settings);
+        let mut app = Self {
+            db,
+            nats,
+            smtp,
+            jetstream,
+            http: reqwest::Client::new(),
+            store,
+            relay,
+            issuer,
+            instances: Vec::new(),
+        };
+        for _ in 0..instances {
+            app.start_instance(settings.clone(), client.clone(), mailer.clone())
+                .await;
+        }
+        app.wait_for_consumer().await;
+        app
+    }
+
+    async fn start_instance(
+        &mut self,
+        settings: Settings,
+        client: async_nats::Client,
+        mailer: Option<Arc<dyn Mailer>>,
+    ) {
+        let pool = self.db.pool.clone();
+        let application = match mailer {
+            Some(mailer) => Application::build_with_mailer(settings, pool, client, mailer).await,
+            None => Application::build(settings, pool, client).await,
+        }
+        .expect("build workers");
+        let address = application.address();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(application.run(shutdown.clone()));
+        self.instances.push(Instance {
+            address,
+            shutdown,
+            handle,
+        });
+    }
+
+    /// Waits until the workers created their consumer.
+    async fn wait_for_consumer(&self) {
+        eventually(WAIT, "the workers' consumer", || async {
+            self.consumer_info().await
+        })
+        .await;
+    }
+
+    /// URL of `path` on the first instance.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.instances[0].address)
+    }
+
+    /// An access token for a new user with `role`.
+    pub fn token(&self, role: Role) -> String {
+        self.issuer.issue(Uuid::now_v7(), role).expect("token").token
+    }
+
+    /// Registers a user the way the command API does: append, commit, relay to JetStream.
+    pub async fn register(&self, name: &str, email: &str) -> EventEnvelope {
+        let event = UserEvent::Registered {
+            email: Email::parse(email).expect("valid email"),
+            name: UserName::parse(name).expect("valid name"),
+            role: Role::User,
+        };
+        let mut unit = self.store.begin().await.expect("begin");
+        let mut stored = unit
+            .append(Uuid::now_v7(), 0, &[event], &EventMetadata::default())
+            .await
+            .expect("append");
+        unit.commit().await.expect("commit");
+        self.relay.publish_batch().await.expect("relay");
+        stored.remove(0)
+    }
+
+    /// Publishes an event again under another `Nats-Msg-Id`, so JetStream keeps the copy.
+    pub async fn republish(&self, envelope: &EventEnvelope) {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("{}-again", envelope.id).as_str());
+        let payload = serde_json::to_vec(envelope).expect("envelope json");
+        self.publish_raw(
+            &envelope.subject(&self.nats.stream.subject_prefix),
+            headers,
+            payload,
+        )
+        .await;
+    }
+
+    /// Publishes any payload on a subject.
+    pub async fn publish_raw(&self, subject: &str, headers: async_nats::HeaderMap, payload: Vec<u8>) {
+        self.jetstream
+            .publish_with_headers(subject.to_owned(), headers, payload.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("publish ack");
+    }
+
+    /// The consumer's state, once it exists.
+    pub async fn consumer_info(&self) -> Option<consumer::Info> {
+        let stream = self.jetstream.get_stream(&self.nats.stream.name).await.ok()?;
+        stream.consumer_info(WELCOME_CONSUMER).await.ok()
+    }
+
+    /// Waits until the first `messages` messages of the stream were handled and acked.
+    pub async fn wait_until_handled(&self, messages: u64) {
+        eventually(WAIT, "every message to be acknowledged", || async {
+            let info = self.consumer_info().await?;
+            (info.ack_floor.stream_sequence >= messages && info.num_ack_pending == 0 && info.num_pending == 0)
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until `count` emails arrived, and returns them.
+    pub async fn wait_for_emails(&self, count: usize) -> Vec<testkit::ReceivedMail> {
+        eventually(WAIT, &format!("{count} email(s)"), || async {
+            let messages = self.smtp.messages();
+            (messages.len() >= count).then_some(messages)
+        })
+        .await
+    }
+
+    /// Ids of the dead letters, oldest first.
+    pub async fn dead_letter_ids(&self) -> Vec<Uuid> {
+        sqlx::query_scalar("SELECT id FROM dead_letters ORDER BY created_at, id")
+            .fetch_all(&self.db.pool)
+            .await
+            .expect("dead letters")
+    }
+
+    /// Waits until there are `count` dead letters and returns their ids, oldest first.
+    pub async fn wait_for_dead_letters(&self, count: usize) -> Vec<Uuid> {
+        eventually(WAIT, &format!("{count} dead letter(s)"), || async {
+            let ids = self.dead_letter_ids().await;
+            (ids.len() >= count).then_some(ids)
+        })
+        .await
+    }
+
+    /// Signals every instance to shut down, without waiting.
+    pub fn cancel(&self) {
+        for instance in &self.instances {
+            instance.shutdown.cancel();
+        }
+    }
+
+    /// Shuts every instance down and waits until they stopped (in-flight work finished).
+    pub async fn shutdown(&mut self) {
+        self.cancel();
+        for instance in self.instances.drain(..) {
+            instance
+                .handle
+                .await
+                .expect("workers task")
+                .expect("workers served");
+        }
+    }
+
+    /// Shuts down and deletes the test stream.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+        self.nats.cleanup().await;
+    }
+}
