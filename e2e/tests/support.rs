@@ -1,0 +1,123 @@
+//! Starting the four service binaries for one test, on free ports, isolated from
+//! every other test by database, stream, subject prefix and Redis prefix.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use testkit::{SmtpServer, TestDb, TestNats, TestRedis, eventually};
+
+/// The four services, killed when dropped.
+pub struct Stack {
+    pub db: TestDb,
+    pub nats: TestNats,
+    pub redis: TestRedis,
+    pub smtp: SmtpServer,
+    pub command: String,
+    pub query: String,
+    pub workers: String,
+    pub projector: String,
+    children: Vec<(String, Child)>,
+    log_dir: PathBuf,
+}
+
+fn binary(name: &str) -> PathBuf {
+    // Test executables live in target/<profile>/deps; the binaries one level up.
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the suite with `cargo test --workspace` (or `cargo build --workspace --bins`)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl Stack {
+    /// Starts everything and waits until every service is ready.
+    pub async fn start() -> Self {
+        let db = TestDb::new().await;
+        let nats = TestNats::new();
+        let redis = TestRedis::new();
+        let smtp = SmtpServer::start().await;
+        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let log_dir = std::env::temp_dir().join(format!("e2e-{}", testkit::unique_suffix()));
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let common = vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("NATS_URL", nats.url.clone()),
+            ("REDIS_URL", redis.url.clone()),
+            ("REDIS_KEY_PREFIX", redis.prefix.clone()),
+            ("EVENTS_STREAM", nats.stream.name.clone()),
+            ("EVENTS_SUBJECT_PREFIX", nats.stream.subject_prefix.clone()),
+            ("BIND_ADDRESS", "127.0.0.1".into()),
+            ("COMMAND_API_PORT", ports[0].to_string()),
+            ("QUERY_API_PORT", ports[1].to_string()),
+            ("WORKERS_PORT", ports[2].to_string()),
+            ("PROJECTOR_PORT", ports[3].to_string()),
+            ("SMTP_URL", smtp.url()),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "0".into()),
+            ("WORKER_BACKOFF_BASE_MS", "20".into()),
+            ("WORKER_BACKOFF_MAX_MS", "200".into()),
+            ("RUST_LOG", "info".into()),
+        ];
+        let mut children = Vec::new();
+        for name in ["command-api", "query-api", "projector", "workers"] {
+            let log = std::fs::File::create(log_dir.join(format!("{name}.log"))).expect("log file");
+            let child = Command::new(binary(name))
+                .envs(common.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdout(log.try_clone().expect("log handle"))
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+            children.push((name.to_owned(), child));
+        }
+        let url = |port: u16| format!("http://127.0.0.1:{port}");
+        let stack = Self {
+            db,
+            nats,
+            redis,
+            smtp,
+            command: url(ports[0]),
+            query: url(ports[1]),
+            workers: url(ports[2]),
+            projector: url(ports[3]),
+            children,
+            log_dir,
+        };
+        let client = reqwest::Client::new();
+        for base in [&stack.command, &stack.query, &stack.workers, &stack.projector] {
+            let what = format!("{base}/health/ready (logs in {})", stack.log_dir.display());
+            eventually(Duration::from_secs(60), &what, || async {
+                let response = client.get(format!("{base}/health/ready")).send().await.ok()?;
+                response.status().is_success().then_some(())
+            })
+            .await;
+        }
+        stack
+    }
+
+    /// The log of one service, for assertions on logging.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.log_dir);
+        } else {
+            eprintln!("service logs kept in {}", self.log_dir.display());
+        }
+    }
+}
