@@ -1,0 +1,69 @@
+//! Every event type has a JSON Schema in `schemas/events/`, and what the code writes
+//! validates against it, envelope included. A change of shape that breaks a schema
+//! fails here: add a new schema version instead.
+
+use domain::DomainEvent;
+use domain::user::{Email, Role, UserEvent, UserName};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+fn schema(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} is missing: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn validate(schema: &Value, instance: &Value) -> Vec<String> {
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("invalid schema: {e}"));
+    validator.iter_errors(instance).map(|e| e.to_string()).collect()
+}
+
+fn samples() -> Vec<UserEvent> {
+    vec![
+        UserEvent::Registered {
+            email: Email::parse("ada@example.com").expect("valid"),
+            name: UserName::parse("Ada").expect("valid"),
+            role: Role::User,
+        },
+        UserEvent::Renamed { name: UserName::parse("Ada L.").expect("valid") },
+        UserEvent::RoleChanged { role: Role::Admin, previous_role: Role::User },
+        UserEvent::PasswordChanged,
+        UserEvent::Deleted,
+    ]
+}
+
+#[test]
+fn every_event_type_has_a_schema_file() {
+    for (event_type, version) in UserEvent::TYPES {
+        schema(&format!("{event_type}.v{version}.json"));
+    }
+}
+
+#[test]
+fn every_event_written_validates_against_its_schema_and_the_envelope() {
+    let envelope_schema = schema("envelope.v1.json");
+    for (position, event) in samples().into_iter().enumerate() {
+        let data = event.to_data();
+        let data_schema = schema(&format!("{}.v{}.json", event.event_type(), event.schema_version()));
+        assert_eq!(validate(&data_schema, &data), Vec::<String>::new(), "{}", event.event_type());
+        let envelope = json!({
+            "id": "01a20145-1959-719c-a5d9-ad74f5c4db19", "type": event.event_type(),
+            "schemaVersion": event.schema_version(), "streamType": UserEvent::STREAM_TYPE,
+            "streamId": "01a20145-1959-719c-a5d9-ad74f5c4db19", "streamVersion": position + 1,
+            "position": position + 1, "occurredAt": "2026-01-01T00:00:00Z",
+            "correlationId": "req-1", "causationId": "req-1", "actorId": null, "data": data,
+        });
+        assert_eq!(validate(&envelope_schema, &envelope), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn the_schemas_refuse_what_the_contract_forbids() {
+    let registered = schema("user.registered.v1.json");
+    assert!(!validate(&registered, &json!({"email": "a@b.io", "name": "A", "role": "user", "passwordHash": "x"})).is_empty());
+    assert!(!validate(&registered, &json!({"email": "a@b.io", "role": "user"})).is_empty());
+    assert!(!validate(&registered, &json!({"email": "a@b.io", "name": "A", "role": "root"})).is_empty());
+}
