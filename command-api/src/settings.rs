@@ -65,7 +65,7 @@ fn http_from_env() -> Result<HttpSettings, ConfigError> {
             .filter(|o| !o.is_empty())
             .map(str::to_owned)
             .collect(),
-        hsts: env_parse("HSTS", false)?,
+        hsts: env_parse("HSTS_ENABLED", false)?,
     })
 }
 

@@ -6,8 +6,8 @@ use crate::routes::users;
 use readmodels::users::UserView;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
+use web::BearerAuth;
 use web::{CursorPage, FieldError, PagePage};
 
 /// `meta` of every answer.
@@ -125,24 +125,6 @@ fn health_ready() {}
     )
 )]
 struct ApiDoc;
-
-/// Declares the `bearer` scheme the user endpoints require.
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT (EdDSA)")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The OpenAPI document of the query API.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -15,7 +15,7 @@ mod server;
 
 pub use auth::AuthUser;
 pub use context::{current_request_id, record_user_id};
-pub use docs::docs_routes;
+pub use docs::{BearerAuth, docs_routes};
 pub use envelope::{ApiResponse, CursorPage, PagePage};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

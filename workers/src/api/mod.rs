@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 use eventstore::StreamSettings;
 use sqlx::PgPool;
 use std::sync::Arc;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
+use web::BearerAuth;
 use web::{ApiError, AuthUser, HttpSettings, Readiness};
 
 /// What the handlers share.
@@ -82,23 +82,6 @@ impl FromRequestParts<AppState> for Admin {
     )
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The whole service router, hardened: API, health and docs.
 pub fn router(state: AppState, readiness: Arc<Readiness>, http: &HttpSettings) -> Router {
