@@ -8,8 +8,11 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 
 fn schema(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} is missing: {e}", path.display()));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas/events")
+        .join(name);
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} is missing: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -28,8 +31,13 @@ fn samples() -> Vec<UserEvent> {
             name: UserName::parse("Ada").expect("valid"),
             role: Role::User,
         },
-        UserEvent::Renamed { name: UserName::parse("Ada L.").expect("valid") },
-        UserEvent::RoleChanged { role: Role::Admin, previous_role: Role::User },
+        UserEvent::Renamed {
+            name: UserName::parse("Ada L.").expect("valid"),
+        },
+        UserEvent::RoleChanged {
+            role: Role::Admin,
+            previous_role: Role::User,
+        },
         UserEvent::PasswordChanged,
         UserEvent::Deleted,
     ]
@@ -47,8 +55,17 @@ fn every_event_written_validates_against_its_schema_and_the_envelope() {
     let envelope_schema = schema("envelope.v1.json");
     for (position, event) in samples().into_iter().enumerate() {
         let data = event.to_data();
-        let data_schema = schema(&format!("{}.v{}.json", event.event_type(), event.schema_version()));
-        assert_eq!(validate(&data_schema, &data), Vec::<String>::new(), "{}", event.event_type());
+        let data_schema = schema(&format!(
+            "{}.v{}.json",
+            event.event_type(),
+            event.schema_version()
+        ));
+        assert_eq!(
+            validate(&data_schema, &data),
+            Vec::<String>::new(),
+            "{}",
+            event.event_type()
+        );
         let envelope = json!({
             "id": "01a20145-1959-719c-a5d9-ad74f5c4db19", "type": event.event_type(),
             "schemaVersion": event.schema_version(), "streamType": UserEvent::STREAM_TYPE,
@@ -63,7 +80,19 @@ fn every_event_written_validates_against_its_schema_and_the_envelope() {
 #[test]
 fn the_schemas_refuse_what_the_contract_forbids() {
     let registered = schema("user.registered.v1.json");
-    assert!(!validate(&registered, &json!({"email": "a@b.io", "name": "A", "role": "user", "passwordHash": "x"})).is_empty());
+    assert!(
+        !validate(
+            &registered,
+            &json!({"email": "a@b.io", "name": "A", "role": "user", "passwordHash": "x"})
+        )
+        .is_empty()
+    );
     assert!(!validate(&registered, &json!({"email": "a@b.io", "role": "user"})).is_empty());
-    assert!(!validate(&registered, &json!({"email": "a@b.io", "name": "A", "role": "root"})).is_empty());
+    assert!(
+        !validate(
+            &registered,
+            &json!({"email": "a@b.io", "name": "A", "role": "root"})
+        )
+        .is_empty()
+    );
 }

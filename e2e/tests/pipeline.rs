@@ -24,7 +24,10 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
 
     // An independent subscriber with its own durable consumer, as another service would.
     let js = jetstream::new(stack.nats.client().await);
-    let stream = js.get_stream(&stack.nats.stream.name).await.expect("the services created the stream");
+    let stream = js
+        .get_stream(&stack.nats.stream.name)
+        .await
+        .expect("the services created the stream");
     let consumer = stream
         .create_consumer(pull::Config {
             durable_name: Some("e2e-subscriber".into()),
@@ -50,10 +53,18 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
 
     // The welcome email arrives at a real SMTP server, to the user, greeting them by name.
     let mail = eventually(WAIT, "the welcome email", || async {
-        stack.smtp.messages().into_iter().find(|m| m.to.contains(&"ada@example.com".to_owned()))
+        stack
+            .smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.to.contains(&"ada@example.com".to_owned()))
     })
     .await;
-    assert!(mail.data.contains("Ada Lovelace"), "the email greets the user by name:\n{}", mail.data);
+    assert!(
+        mail.data.contains("Ada Lovelace"),
+        "the email greets the user by name:\n{}",
+        mail.data
+    );
 
     // Log in, then read yourself from the query API once the projector has caught up.
     let response = http
@@ -63,10 +74,22 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
         .await
         .expect("login");
     assert_eq!(response.status(), 200);
-    let token = data(response).await["accessToken"].as_str().expect("token").to_owned();
+    let token = data(response).await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     let me = eventually(WAIT, "the user in the query API", || async {
-        let response = http.get(format!("{}/api/v1/me", stack.query)).bearer_auth(&token).send().await.ok()?;
-        if response.status() == 200 { Some(data(response).await) } else { None }
+        let response = http
+            .get(format!("{}/api/v1/me", stack.query))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?;
+        if response.status() == 200 {
+            Some(data(response).await)
+        } else {
+            None
+        }
     })
     .await;
     assert_eq!(me["id"], user_id.as_str());
@@ -79,10 +102,19 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
         .query_async(&mut redis)
         .await
         .expect("redis GET");
-    assert!(cached.is_some_and(|doc| doc.contains("Ada Lovelace")), "the projector wrote the Redis document");
+    assert!(
+        cached.is_some_and(|doc| doc.contains("Ada Lovelace")),
+        "the projector wrote the Redis document"
+    );
 
     // The independent subscriber sees the event with the documented envelope.
-    let mut messages = consumer.fetch().max_messages(1).expires(Duration::from_secs(10)).messages().await.expect("fetch");
+    let mut messages = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(Duration::from_secs(10))
+        .messages()
+        .await
+        .expect("fetch");
     let message = messages.next().await.expect("one message").expect("a message");
     let event: Value = serde_json::from_slice(&message.payload).expect("envelope JSON");
     assert_eq!(event["type"], "user.registered");
@@ -91,7 +123,10 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
     assert_eq!(event["streamId"], user_id.as_str());
     assert_eq!(event["streamVersion"], 1);
     assert_eq!(event["correlationId"], request_id.as_str());
-    assert_eq!(event["data"], json!({"email": "ada@example.com", "name": "Ada Lovelace", "role": "user"}));
+    assert_eq!(
+        event["data"],
+        json!({"email": "ada@example.com", "name": "Ada Lovelace", "role": "user"})
+    );
     message.ack().await.expect("ack");
 
     // A rename shows up in the query API; a deletion erases the user from it.
@@ -105,7 +140,12 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
         .expect("rename");
     assert_eq!(response.status(), 200);
     eventually(WAIT, "the rename in the query API", || async {
-        let response = http.get(format!("{}/api/v1/users/{user_id}", stack.query)).bearer_auth(&token).send().await.ok()?;
+        let response = http
+            .get(format!("{}/api/v1/users/{user_id}", stack.query))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?;
         (data(response).await["name"] == "Countess Ada").then_some(())
     })
     .await;
@@ -117,7 +157,12 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
         .expect("delete");
     assert_eq!(response.status(), 204);
     eventually(WAIT, "the deletion in the query API", || async {
-        let response = http.get(format!("{}/api/v1/me", stack.query)).bearer_auth(&token).send().await.ok()?;
+        let response = http
+            .get(format!("{}/api/v1/me", stack.query))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?;
         (response.status() == 404).then_some(())
     })
     .await;
@@ -127,7 +172,11 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
             .fetch_one(&stack.db.pool)
             .await
             .expect("tombstone row");
-    assert_eq!((email, name), (None, None), "personal data erased from the read model");
+    assert_eq!(
+        (email, name),
+        (None, None),
+        "personal data erased from the read model"
+    );
 
     // Exactly one welcome email, and one JSON access-log line carrying the request id.
     assert_eq!(stack.smtp.messages().len(), 1);

@@ -1,1 +1,60 @@
-fn main() {}
+//! The projector binary: `projector` runs the live projection, `projector migrate` applies
+//! migrations, `projector rebuild` rebuilds the users projection from the event store.
+
+use anyhow::Context;
+use projector::{Projector, Settings};
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    runtime::telemetry::init("projector");
+    let settings = Settings::from_env().context("bad setting")?;
+    let command = std::env::args().nth(1);
+    match command.as_deref() {
+        None => serve(settings).await,
+        Some("migrate") => {
+            runtime::connect_postgres(&settings.infra.database_url, 2).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some("rebuild") => rebuild(settings).await,
+        Some(other) => anyhow::bail!("unknown command {other:?}; expected `migrate` or `rebuild`"),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = runtime::shutdown_signal();
+    let pool = runtime::connect_postgres(&settings.infra.database_url, settings.max_db_connections()).await?;
+    let nats = runtime::connect_nats(&settings.infra.nats_url).await?;
+    let redis = runtime::RedisHandle::connect(&settings.infra.redis_url)?;
+    let projector = Projector::build(settings, pool, nats, redis)
+        .await
+        .context("could not bind PROJECTOR_PORT")?;
+    projector.run(shutdown).await.context("HTTP server failed")
+}
+
+/// Rebuilds the users projection. Stop the live projectors first: they would wait on the
+/// rebuild's lock anyway, and readers see a partly filled table until it finishes.
+async fn rebuild(settings: Settings) -> anyhow::Result<()> {
+    let pool = runtime::connect_postgres(&settings.infra.database_url, 4).await?;
+    let redis = runtime::RedisHandle::connect(&settings.infra.redis_url)?
+        .wait(Duration::from_secs(10))
+        .await
+        .context("Redis is not reachable; the rebuild refills it and needs it")?;
+    let cache = Projector::user_cache(&settings);
+    let report = projector::rebuild(&pool, &cache, &redis, settings.rebuild)
+        .await
+        .context("rebuild failed")?;
+    println!(
+        "users projection rebuilt: {} events in {:.2}s ({:.0} events/s), {} rows; \
+         redis: {} old documents cleared, {} written in {:.2}s",
+        report.events,
+        report.replay_duration.as_secs_f64(),
+        report.events_per_second(),
+        report.rows,
+        report.cleared_documents,
+        report.rows,
+        report.cache_duration.as_secs_f64(),
+    );
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The projector application: HTTP endpoints plus the live users projection, built from
+//! settings and connections so tests start the same thing `main` does, in-process.
+
+use crate::Settings;
+use crate::consumer::UsersConsumer;
+use crate::http::{self, HttpState};
+use readmodels::users::UserCache;
+use runtime::RedisHandle;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A projector bound to its port, ready to run.
+pub struct Projector {
+    settings: Settings,
+    pool: PgPool,
+    nats: async_nats::Client,
+    redis: RedisHandle,
+    listener: TcpListener,
+}
+
+impl Projector {
+    /// Binds the HTTP port (`settings.port`, 0 for any free port).
+    pub async fn build(
+        settings: Settings,
+        pool: PgPool,
+        nats: async_nats::Client,
+        redis: RedisHandle,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((settings.bind_address, settings.port)).await?;
+        Ok(Self {
+            settings,
+            pool,
+            nats,
+            redis,
+            listener,
+        })
+    }
+
+    /// Where the HTTP endpoints listen.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The Redis documents this projector writes.
+    pub fn user_cache(settings: &Settings) -> UserCache {
+        UserCache::new(settings.infra.redis_prefix.clone(), settings.cache_ttl)
+    }
+
+    /// Serves HTTP and projects events until `shutdown` is cancelled; the messages in flight
+    /// are finished (committed and acknowledged) before it returns.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let jetstream = async_nats::jetstream::new(self.nats.clone());
+        let consumer = UsersConsumer::new(
+            self.pool.clone(),
+            jetstream.clone(),
+            self.settings.infra.stream.clone(),
+            self.redis.clone(),
+            Self::user_cache(&self.settings),
+            self.settings.concurrency,
+        );
+        let state = HttpState {
+            pool: self.pool.clone(),
+            jetstream,
+            stream_name: self.settings.infra.stream.name.clone(),
+        };
+        let router = http::router(state, self.nats.clone(), self.redis.clone(), &self.settings.http);
+        tracing::info!(
+            http.address = %self.listener.local_addr()?,
+            stream = %self.settings.infra.stream.name,
+            "projector started"
+        );
+        // If the server fails, the projection stops too: a replica without health endpoints
+        // would be restarted by its orchestrator anyway.
+        let stop = shutdown.child_token();
+        let serve = async {
+            let served = web::serve(self.listener, router, stop.clone()).await;
+            stop.cancel();
+            served
+        };
+        let (served, ()) = tokio::join!(serve, consumer.run(stop.clone()));
+        served
+    }
+}

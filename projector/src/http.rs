@@ -1,0 +1,100 @@
+//! The projector's HTTP endpoints: health, and projection progress for operators.
+//!
+//! `GET /api/v1/projections` is public and therefore carries counts only (no user data):
+//! per projection its consumer's backlog from JetStream and the rows it has written.
+
+use crate::users;
+use async_nats::connection::State as NatsState;
+use async_nats::jetstream;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use runtime::RedisHandle;
+use serde::Serialize;
+use sqlx::PgPool;
+use std::sync::Arc;
+use web::{ApiError, ApiResponse, HttpSettings, Readiness};
+
+/// What the endpoints read.
+#[derive(Clone)]
+pub struct HttpState {
+    /// Postgres pool.
+    pub pool: PgPool,
+    /// JetStream context.
+    pub jetstream: jetstream::Context,
+    /// Name of the events stream.
+    pub stream_name: String,
+}
+
+/// Progress of one projection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectionStatus {
+    /// Projection name, e.g. `users`.
+    pub name: String,
+    /// Its durable JetStream consumer.
+    pub consumer: String,
+    /// Messages not delivered yet (`null` while JetStream does not answer).
+    pub num_pending: Option<u64>,
+    /// Messages delivered and not yet acknowledged.
+    pub num_ack_pending: Option<u64>,
+    /// Messages delivered more than once.
+    pub num_redelivered: Option<u64>,
+    /// Rows of its read model table (tombstones included).
+    pub rows: i64,
+}
+
+/// The whole router, hardened: health routes and `GET /api/v1/projections`.
+pub fn router(
+    state: HttpState,
+    nats: async_nats::Client,
+    redis: RedisHandle,
+    settings: &HttpSettings,
+) -> Router {
+    let readiness = Readiness::new()
+        .postgres(state.pool.clone())
+        .check("nats", true, move || {
+            let connected = nats.connection_state() == NatsState::Connected;
+            Box::pin(async move {
+                if connected {
+                    Ok(())
+                } else {
+                    Err("not connected".to_owned())
+                }
+            })
+        })
+        .check("redis", false, move || {
+            let redis = redis.clone();
+            Box::pin(async move { redis.ping().await })
+        });
+    let api = Router::new()
+        .route("/api/v1/projections", get(projections))
+        .with_state(state);
+    web::harden(web::health_routes(Arc::new(readiness)).merge(api), settings)
+}
+
+async fn projections(State(state): State<HttpState>) -> Result<ApiResponse, ApiError> {
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users_view")
+        .fetch_one(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
+    let info = match state.jetstream.get_stream_no_info(&state.stream_name).await {
+        Ok(stream) => stream
+            .consumer_info(users::CONSUMER)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    let info = info
+        .inspect_err(|error| tracing::warn!(error = %error, "consumer info unavailable"))
+        .ok();
+    let status = ProjectionStatus {
+        name: users::NAME.to_owned(),
+        consumer: users::CONSUMER.to_owned(),
+        num_pending: info.as_ref().map(|i| i.num_pending),
+        num_ack_pending: info.as_ref().map(|i| i.num_ack_pending as u64),
+        num_redelivered: info.as_ref().map(|i| i.num_redelivered as u64),
+        rows,
+    };
+    Ok(ApiResponse::ok(vec![status]))
+}

@@ -1,0 +1,97 @@
+//! The projector's settings, read once from the environment at start (or built by tests).
+
+use crate::RebuildLimits;
+use runtime::{ConfigError, InfraSettings, env_or, env_parse};
+use std::net::IpAddr;
+use std::time::Duration;
+use web::HttpSettings;
+
+/// Everything the projector needs to know at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Postgres, NATS, Redis and the events stream.
+    pub infra: InfraSettings,
+    /// Timeouts, body limit and CORS of the HTTP endpoints.
+    pub http: HttpSettings,
+    /// `BIND_ADDRESS` (0.0.0.0).
+    pub bind_address: IpAddr,
+    /// `PROJECTOR_PORT` (8083); 0 picks a free port.
+    pub port: u16,
+    /// `CACHE_TTL_SECONDS` (3600): lifetime of the Redis documents the projector writes.
+    pub cache_ttl: Duration,
+    /// `PROJECTOR_CONCURRENCY` (8): messages projected at once by one replica. Events of one
+    /// user stay in order whatever the value: the row lock and version check serialise them.
+    pub concurrency: usize,
+    /// `PROJECTOR_REBUILD_BATCH_SIZE` (5000) and `PROJECTOR_REBUILD_USERS_IN_MEMORY`
+    /// (100000): how much a rebuild reads and holds at once.
+    pub rebuild: RebuildLimits,
+}
+
+impl Settings {
+    /// The defaults around the given infrastructure (what tests start from).
+    pub fn new(infra: InfraSettings) -> Self {
+        Self {
+            infra,
+            http: HttpSettings::default(),
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            port: 8083,
+            cache_ttl: Duration::from_secs(3600),
+            concurrency: 8,
+            rebuild: RebuildLimits::default(),
+        }
+    }
+
+    /// Reads every setting from the environment; a malformed value names its variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::new(InfraSettings::from_env()?);
+        let http = HttpSettings {
+            request_timeout: Duration::from_secs(env_parse("REQUEST_TIMEOUT_SECONDS", 10u64)?),
+            body_limit: env_parse("BODY_LIMIT_BYTES", defaults.http.body_limit)?,
+            cors_origins: env_or("CORS_ALLOWED_ORIGINS", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            hsts: false,
+        };
+        let concurrency = env_parse("PROJECTOR_CONCURRENCY", defaults.concurrency)?;
+        if concurrency == 0 {
+            return Err(invalid("PROJECTOR_CONCURRENCY", "must be at least 1"));
+        }
+        let rebuild = RebuildLimits {
+            batch_size: env_parse("PROJECTOR_REBUILD_BATCH_SIZE", defaults.rebuild.batch_size)?,
+            users_in_memory: env_parse(
+                "PROJECTOR_REBUILD_USERS_IN_MEMORY",
+                defaults.rebuild.users_in_memory,
+            )?,
+        };
+        if rebuild.batch_size < 1 {
+            return Err(invalid("PROJECTOR_REBUILD_BATCH_SIZE", "must be at least 1"));
+        }
+        Ok(Self {
+            http,
+            bind_address: env_parse("BIND_ADDRESS", defaults.bind_address)?,
+            port: env_parse("PROJECTOR_PORT", defaults.port)?,
+            cache_ttl: Duration::from_secs(env_parse("CACHE_TTL_SECONDS", 3600u64)?),
+            concurrency,
+            rebuild,
+            ..defaults
+        })
+    }
+
+    /// Postgres connections this process needs: one per message in flight, plus a few for
+    /// the HTTP endpoints and readiness checks.
+    pub fn max_db_connections(&self) -> u32 {
+        u32::try_from(self.concurrency)
+            .unwrap_or(u32::MAX)
+            .saturating_add(4)
+    }
+}
+
+fn invalid(name: &str, reason: &str) -> ConfigError {
+    ConfigError {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    }
+}

@@ -1,0 +1,61 @@
+//! The projector's HTTP endpoints.
+
+use crate::support::{TestEnv, WAIT, email, registered};
+use domain::user::Role;
+use serde_json::Value;
+use testkit::eventually;
+use uuid::Uuid;
+
+async fn get(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_endpoints_report_the_dependencies() {
+    let env = TestEnv::new().await;
+    let projector = env.start().await;
+    let (status, body) = get(&projector.url("/health/live")).await;
+    assert_eq!((status, &body["data"]["status"]), (200, &Value::from("live")));
+    let body = eventually(WAIT, "readiness", || async {
+        let (status, body) = get(&projector.url("/health/ready")).await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    for dependency in ["postgres", "nats", "redis"] {
+        assert_eq!(body["data"]["checks"][dependency], "up", "{dependency}");
+    }
+    projector.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_endpoint_shows_backlog_and_row_counts_only() {
+    let env = TestEnv::new().await;
+    let projector = env.start().await;
+    for _ in 0..3 {
+        env.append(Uuid::now_v7(), 0, &[registered(&email(), "Ada", Role::User)])
+            .await;
+    }
+    env.publish_outbox().await;
+
+    let body = eventually(WAIT, "three rows and an idle consumer", || async {
+        let (status, body) = get(&projector.url("/api/v1/projections")).await;
+        let users = &body["data"][0];
+        (status == 200 && users["rows"] == 3 && users["numPending"] == 0 && users["numAckPending"] == 0)
+            .then_some(body)
+    })
+    .await;
+    let users = &body["data"][0];
+    assert_eq!(users["name"], "users");
+    assert_eq!(users["consumer"], "projector-users");
+    assert_eq!(users["numRedelivered"], 0);
+    assert!(!body.to_string().contains("Ada"), "no user data");
+    assert!(body["meta"]["requestId"].is_string());
+
+    let (status, body) = get(&projector.url("/api/v1/nothing")).await;
+    assert_eq!((status, &body["error"]["code"]), (404, &Value::from("NOT_FOUND")));
+    projector.stop().await;
+    env.cleanup().await;
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the projector against the real Postgres, NATS and Redis.
+
+mod crash;
+mod delivery;
+mod http;
+mod live;
+mod rebuild;
+mod scripts;
+mod support;
