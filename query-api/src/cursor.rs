@@ -50,7 +50,11 @@ pub fn decode(raw: &str, scope: &ListScope) -> Result<Position, CursorError> {
         return Err(CursorError::Malformed);
     }
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| CursorError::Malformed)?;
-    let document: Document = serde_json::from_slice(&bytes).map_err(|_| CursorError::Malformed)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| CursorError::Malformed)?;
+    if contains_nul(&value) {
+        return Err(CursorError::Malformed);
+    }
+    let document: Document = serde_json::from_value(value).map_err(|_| CursorError::Malformed)?;
     if document.v != FORMAT || !document.after.fits(document.scope.sort) {
         return Err(CursorError::Malformed);
     }
@@ -58,6 +62,16 @@ pub fn decode(raw: &str, scope: &ListScope) -> Result<Position, CursorError> {
         return Err(CursorError::OtherScope);
     }
     Ok(document.after)
+}
+
+/// Whether any string in a decoded cursor holds U+0000, which Postgres text refuses.
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

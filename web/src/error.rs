@@ -197,10 +197,7 @@ impl IntoResponse for ApiError {
         if let Some(internal) = &this.internal {
             tracing::error!(error = %internal, error.debug = ?internal, "request failed");
         }
-        let mut error = json!({ "code": this.code, "message": this.message });
-        if !this.details.is_empty() {
-            error["details"] = json!(this.details);
-        }
+        let error = json!({ "code": this.code, "message": this.message, "details": this.details });
         let body = json!({ "error": error, "meta": { "requestId": current_request_id() } });
         let mut response = (this.status, axum::Json(body)).into_response();
         response.headers_mut().extend(this.headers);

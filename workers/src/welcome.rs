@@ -6,8 +6,8 @@ use domain::user::UserEvent;
 use domain::{DomainEvent, EventDecodeError};
 use eventstore::EventEnvelope;
 use lettre::Message;
-use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
 use std::sync::Arc;
 
 /// Greets a newly registered user by email.
@@ -51,10 +51,14 @@ impl WelcomeEmail {
             .map_err(|_| EffectError::permanent("the recipient address is not valid"))?;
         let to = Mailbox::new(Some(name.as_str().to_owned()), address);
         let message_id = format!("<welcome.{}@{}>", envelope.id, self.from.email.domain());
-        let body = format!(
-            "Hello {name},\r\n\r\nwelcome aboard! Your account is ready: sign in with this email \
+        let text = format!(
+            "Hello {name},\r\n\r\nwelcome aboard! Your account is ready:\r\nsign in with this email \
              address and the password you chose.\r\n\r\nThe CQRS Backend team\r\n"
         );
+        // 8bit keeps the greeting readable as sent (no quoted-printable soft breaks or
+        // escapes inside the name); every line is far below SMTP's 998-octet limit.
+        let body = Body::new_with_encoding(text.clone(), ContentTransferEncoding::EightBit)
+            .unwrap_or_else(|_| Body::new(text));
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -37,6 +37,8 @@ async fn invalid_list_parameters_are_refused_naming_the_parameter() {
         (format!("cursor={name_cursor}"), "cursor"),
         (format!("cursor={name_cursor}&sort=name&order=desc"), "cursor"),
         (format!("cursor={name_cursor}&sort=name&q=one"), "cursor"),
+        ("q=a%00b".to_owned(), "q"),
+        (format!("cursor={}&sort=name", nul_cursor()), "cursor"),
     ];
     for (query, field) in cases {
         let (status, body) = app
@@ -55,4 +57,11 @@ async fn invalid_list_parameters_are_refused_naming_the_parameter() {
         StatusCode::OK,
         "the cursor works with its own parameters: {body}"
     );
+}
+
+/// A hand-made cursor whose sort key holds U+0000 (Postgres text cannot store it).
+fn nul_cursor() -> String {
+    use base64::Engine;
+    let document = r#"{"v":1,"scope":{"sort":"name","order":"asc","role":null,"q":null},"after":{"key":{"s":"a\u0000b"},"id":"01a20178-7129-72bf-8199-f728910f4235"}}"#;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(document)
 }
