@@ -55,8 +55,9 @@ impl WelcomeEmail {
             "Hello {name},\r\n\r\nwelcome aboard! Your account is ready:\r\nsign in with this email \
              address and the password you chose.\r\n\r\nThe CQRS Backend team\r\n"
         );
-        // 8bit keeps the greeting readable as sent (no quoted-printable soft breaks or
-        // escapes inside the name); every line is far below SMTP's 998-octet limit.
+        // 8bit keeps the greeting readable as sent (no quoted-printable escapes inside the
+        // name); lettre refuses it for lines over 76 characters (very long names), and
+        // those fall back to its automatic choice.
         let body = Body::new_with_encoding(text.clone(), ContentTransferEncoding::EightBit)
             .unwrap_or_else(|_| Body::new(text));
         let message = Message::builder()
@@ -148,6 +149,19 @@ mod tests {
             .map(|a| a.to_string())
             .collect();
         assert_eq!(to, ["ada@example.com"]);
+    }
+
+    #[test]
+    fn non_ascii_names_appear_verbatim_in_the_body() {
+        let name = "Zoë Ångström-Østergaard";
+        let event = envelope(
+            "user.registered",
+            json!({"email": "zoe@example.com", "name": name, "role": "user"}),
+        );
+        let mail = welcome().compose(&event).expect("composes");
+        let text = String::from_utf8(mail.message.formatted()).expect("utf-8");
+        assert!(text.contains(&format!("Hello {name},")), "{text}");
+        assert!(text.contains("Content-Transfer-Encoding: 8bit"), "{text}");
     }
 
     #[test]
