@@ -8,3 +8,6 @@ pub mod event;
 pub mod user;
 
 pub use event::{DomainEvent, EventDecodeError};
+pub mod money;
+pub mod order;
+pub mod product;

@@ -3,6 +3,9 @@
 //! fails here: add a new schema version instead.
 
 use domain::DomainEvent;
+use domain::money::{Cents, Currency};
+use domain::order::{OrderCommand, OrderEvent, OrderLine, OrderState};
+use domain::product::{Description, ProductEvent, ProductName, Sku};
 use domain::user::{Email, Role, UserEvent, UserName};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -45,8 +48,90 @@ fn samples() -> Vec<UserEvent> {
 
 #[test]
 fn every_event_type_has_a_schema_file() {
-    for (event_type, version) in UserEvent::TYPES {
+    let types = UserEvent::TYPES
+        .iter()
+        .chain(ProductEvent::TYPES.iter())
+        .chain(OrderEvent::TYPES.iter());
+    for (event_type, version) in types {
         schema(&format!("{event_type}.v{version}.json"));
+    }
+}
+
+#[test]
+fn product_and_order_events_validate_against_their_schemas() {
+    let order_id = uuid::Uuid::now_v7();
+    let created = ProductEvent::Created {
+        sku: Sku::parse("mug-1").expect("sku"),
+        name: ProductName::parse("Mug").expect("name"),
+        description: Description::parse("").expect("description"),
+        price_cents: Cents::new(1250).expect("price"),
+        currency: Currency::parse("EUR").expect("currency"),
+        stock: 3,
+    };
+    let placed = domain::order::decide(
+        &OrderCommand::Place {
+            user_id: uuid::Uuid::now_v7(),
+            lines: vec![OrderLine {
+                product_id: uuid::Uuid::now_v7(),
+                sku: "MUG-1".into(),
+                name: "Mug".into(),
+                quantity: 2,
+                unit_price_cents: 1250,
+                line_total_cents: 0,
+            }],
+            currency: Currency::parse("EUR").expect("currency"),
+        },
+        &OrderState::New,
+    )
+    .expect("placed");
+    let events: Vec<(&str, Value)> = vec![
+        (created.event_type(), created.to_data()),
+        (
+            "product.updated",
+            ProductEvent::Updated {
+                name: None,
+                description: None,
+                price_cents: Some(Cents::new(1).expect("p")),
+            }
+            .to_data(),
+        ),
+        (
+            "product.restocked",
+            ProductEvent::Restocked {
+                quantity: 2,
+                stock: 5,
+            }
+            .to_data(),
+        ),
+        ("product.retired", ProductEvent::Retired {}.to_data()),
+        (
+            "product.stock_reserved",
+            ProductEvent::StockReserved {
+                order_id,
+                quantity: 2,
+                stock: 3,
+            }
+            .to_data(),
+        ),
+        (
+            "product.stock_released",
+            ProductEvent::StockReleased {
+                order_id,
+                quantity: 2,
+                stock: 5,
+            }
+            .to_data(),
+        ),
+        ("order.placed", placed[0].to_data()),
+        ("order.cancelled", OrderEvent::Cancelled.to_data()),
+    ];
+    for (event_type, data) in events {
+        let schema = schema(&format!("{event_type}.v1.json"));
+        assert_eq!(
+            validate(&schema, &data),
+            Vec::<String>::new(),
+            "{event_type}: {data}"
+        );
     }
 }
 

@@ -153,6 +153,41 @@ impl UnitOfWork {
         Ok(stored)
     }
 
+    /// Serialises writers of one stream until this transaction ends (a transaction-scoped
+    /// advisory lock). Take locks in a consistent order (e.g. sorted ids) when a unit of
+    /// work writes several streams, so that concurrent units cannot deadlock.
+    pub async fn lock_stream(&mut self, stream_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7301))")
+            .bind(stream_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Folds a stream into aggregate state inside this transaction (after
+    /// [`UnitOfWork::lock_stream`], the state cannot change before commit).
+    pub async fn load_aggregate<E: DomainEvent, S>(
+        &mut self,
+        stream_id: Uuid,
+        initial: S,
+        evolve: impl Fn(S, &E) -> S,
+    ) -> Result<(S, i64), StoreError> {
+        let sql =
+            format!("SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
+        let rows = sqlx::query_as::<_, EventEnvelope>(&sql)
+            .bind(stream_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut state = initial;
+        let mut version = 0;
+        for envelope in rows {
+            let event = E::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)?;
+            state = evolve(state, &event);
+            version = envelope.stream_version;
+        }
+        Ok((state, version))
+    }
+
     /// Claims a unique value (e.g. an email) for an owner; fails with
     /// [`StoreError::AlreadyClaimed`] when another owner holds it.
     pub async fn claim(&mut self, kind: &str, value: &str, owner_id: Uuid) -> Result<(), StoreError> {
