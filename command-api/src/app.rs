@@ -75,9 +75,11 @@ impl Application {
             settings.auth_rate_limit_per_minute,
             settings.trust_forwarded_for,
         );
+        let shop = crate::shop::Shop::new(store.clone());
         let state = AppState {
             users,
             sessions,
+            shop,
             verifier,
             pool: pool.clone(),
         };

@@ -67,13 +67,25 @@ pub struct UserOutcome {
     pub position: Option<i64>,
 }
 
-/// An idempotent answer to store with the command's events; `body` is filled in by
-/// the caller's closure once the outcome is known.
-pub struct PendingIdempotency {
-    /// Scope, key and request hash; status and body are replaced.
+/// An idempotent answer to store with a command's events; `body` is filled in by the
+/// caller's closure once the outcome is known, inside the same transaction.
+pub struct PendingIdempotency<T = UserOutcome> {
+    /// Scope, key, request hash, status and location; the body is replaced.
     pub record: IdempotencyRecord,
     /// Builds the `data` of the answer from the outcome.
-    pub render: Box<dyn Fn(&UserOutcome) -> serde_json::Value + Send + Sync>,
+    pub render: Box<dyn Fn(&T) -> serde_json::Value + Send + Sync>,
+}
+
+impl<T> PendingIdempotency<T> {
+    /// The record to store for an outcome.
+    pub fn complete(self, outcome: &T) -> IdempotencyRecord {
+        let mut record = self.record;
+        record.body = (self.render)(outcome);
+        if let Some(version) = record.body.get("version").and_then(serde_json::Value::as_i64) {
+            record.etag = Some(format!("\"{version}\""));
+        }
+        record
+    }
 }
 
 /// Registration input, already validated.
@@ -136,9 +148,7 @@ impl Users {
         accounts::set_password_hash(uow.connection(), id, &hash).await?;
         let outcome = outcome(id, UserState::New, 0, &events, &stored);
         if let Some(pending) = idempotency {
-            let mut record = pending.record;
-            record.body = (pending.render)(&outcome);
-            uow.save_idempotent(&record).await?;
+            uow.save_idempotent(&pending.complete(&outcome)).await?;
         }
         uow.commit().await?;
         Ok(outcome)

@@ -101,3 +101,63 @@ pub async fn purge_expired(pool: PgPool, shutdown: tokio_util::sync::Cancellatio
         }
     }
 }
+
+/// What to do with a request that may carry an `Idempotency-Key`.
+pub enum Prepared<T> {
+    /// The key was used before for this very request: answer this.
+    Replay(ApiResponse),
+    /// Run the command; store its answer with it when a key was sent.
+    Proceed(Option<crate::commands::PendingIdempotency<T>>),
+}
+
+/// The key, scope and fingerprint of a request, to look it up again after a race.
+pub struct Fingerprint {
+    scope: String,
+    key: Option<String>,
+    hash: String,
+}
+
+impl Fingerprint {
+    /// Reads the key from the headers and fingerprints the request.
+    pub fn of(
+        headers: &HeaderMap,
+        scope: &str,
+        route: &str,
+        canonical_body: &Value,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            scope: scope.to_owned(),
+            key: key_from(headers)?,
+            hash: request_hash(route, canonical_body),
+        })
+    }
+
+    /// Replays a stored answer, refuses a reused key, or prepares the record to store.
+    pub async fn prepare<T>(
+        &self,
+        pool: &PgPool,
+        status: StatusCode,
+        render: impl Fn(&T) -> Value + Send + Sync + 'static,
+    ) -> Result<Prepared<T>, ApiError> {
+        let Some(key) = &self.key else {
+            return Ok(Prepared::Proceed(None));
+        };
+        if let Some(answer) = self.replay(pool).await? {
+            return Ok(Prepared::Replay(answer));
+        }
+        Ok(Prepared::Proceed(Some(crate::commands::PendingIdempotency {
+            record: pending_record(&self.scope, key, &self.hash, status, None),
+            render: Box::new(render),
+        })))
+    }
+
+    /// The stored answer for this key, if any (422 when it was for another request).
+    pub async fn replay(&self, pool: &PgPool) -> Result<Option<ApiResponse>, ApiError> {
+        let Some(key) = &self.key else { return Ok(None) };
+        match lookup(pool, &self.scope, key).await? {
+            Some(record) if record.request_hash == self.hash => Ok(Some(replay(&record))),
+            Some(_) => Err(reused()),
+            None => Ok(None),
+        }
+    }
+}

@@ -10,6 +10,7 @@ mod rate_limit;
 mod routes;
 pub mod sessions;
 pub mod settings;
+pub mod shop;
 mod state;
 
 pub use app::Application;

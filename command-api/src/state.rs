@@ -2,6 +2,7 @@
 
 use crate::commands::Users;
 use crate::sessions::Sessions;
+use crate::shop::Shop;
 use auth::TokenVerifier;
 use axum::extract::FromRef;
 use sqlx::PgPool;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub users: Users,
     /// Login, refresh, logout.
     pub sessions: Sessions,
+    /// Products and orders.
+    pub shop: Shop,
     /// Access-token verification.
     pub verifier: Arc<TokenVerifier>,
     /// The database (idempotency look-ups).

@@ -3,6 +3,10 @@
 mod auth;
 mod dto;
 mod errors;
+mod orders;
+mod products;
+mod shop_dto;
+mod shop_errors;
 mod users;
 
 use crate::rate_limit::{RateLimiter, limit};
@@ -27,7 +31,16 @@ pub fn api_routes(state: AppState, limiter: RateLimiter) -> Router {
         .route("/api/v1/users/{id}", patch(users::rename).delete(users::delete))
         .route("/api/v1/users/{id}/role", put(users::change_role))
         .route("/api/v1/users/{id}/password", put(users::change_password));
-    auth.merge(users).with_state(state)
+    let shop = Router::new()
+        .route("/api/v1/products", post(products::create))
+        .route(
+            "/api/v1/products/{id}",
+            patch(products::update).delete(products::retire),
+        )
+        .route("/api/v1/products/{id}/restock", post(products::restock))
+        .route("/api/v1/users/{id}/orders", post(orders::place))
+        .route("/api/v1/orders/{id}/cancel", post(orders::cancel));
+    auth.merge(users).merge(shop).with_state(state)
 }
 
 /// The OpenAPI document of the command API.
@@ -35,10 +48,13 @@ pub fn api_routes(state: AppState, limiter: RateLimiter) -> Router {
 #[openapi(
     info(title = "command-api", description = "Writes: registration, sessions and user changes. Every write appends events."),
     paths(auth::register, auth::login, auth::refresh, auth::logout, users::rename, users::change_role,
-          users::change_password, users::delete),
+          users::change_password, users::delete, products::create, products::update, products::restock,
+          products::retire, orders::place, orders::cancel),
     components(schemas(dto::RegisterRequest, dto::LoginRequest, dto::RefreshRequest, dto::RenameRequest,
                        dto::RoleRequest, dto::PasswordRequest, dto::UserResponse, dto::TokenResponse,
-                       web::FieldError)),
+                       shop_dto::CreateProductRequest, shop_dto::UpdateProductRequest, shop_dto::RestockRequest,
+                       shop_dto::OrderItem, shop_dto::PlaceOrderRequest, shop_dto::ProductResponse,
+                       shop_dto::OrderResponse, web::FieldError)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

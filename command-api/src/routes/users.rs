@@ -11,7 +11,7 @@ use uuid::Uuid;
 use web::{ApiError, ApiJson, ApiPath, ApiResponse, AuthUser, FieldError};
 
 /// The version in `If-Match` (`"3"`, `W/"3"`, `3`); `*` and no header mean "any".
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };

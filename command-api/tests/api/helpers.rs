@@ -178,3 +178,44 @@ pub async fn error_code(response: Response) -> (u16, String, Value) {
         body,
     )
 }
+
+impl TestApp {
+    /// Creates a product as `admin` and returns its id.
+    pub async fn product(&self, admin: &str, sku: &str, price_cents: i64, stock: i64) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/products"))
+            .bearer_auth(admin)
+            .json(&json!({"sku": sku, "name": format!("Product {sku}"), "description": "", "priceCents": price_cents, "currency": "EUR", "stock": stock}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 201, "creating product {sku}");
+        body(response).await["data"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Places an order and returns the response.
+    pub async fn order(&self, token: &str, user_id: &str, items: Value) -> Response {
+        self.client
+            .post(self.url(&format!("/api/v1/users/{user_id}/orders")))
+            .bearer_auth(token)
+            .json(&json!({ "items": items }))
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    /// The product's stock as its events say.
+    pub async fn stock(&self, product_id: &str) -> i64 {
+        let events: Vec<Value> =
+            sqlx::query_scalar("SELECT data FROM events WHERE stream_id = $1::uuid ORDER BY stream_version")
+                .bind(product_id)
+                .fetch_all(&self.db.pool)
+                .await
+                .expect("events");
+        events.last().and_then(|e| e["stock"].as_i64()).expect("a stock")
+    }
+}

@@ -2,7 +2,9 @@
 
 mod hardening;
 mod helpers;
+mod orders;
 mod outbox;
+mod products;
 mod register;
 mod sessions;
 mod users;

@@ -5,6 +5,6 @@ mod decider;
 mod events;
 mod values;
 
-pub use decider::{Product, ProductCommand, ProductError, ProductState, decide, evolve};
+pub use decider::{MAX_STOCK, Product, ProductCommand, ProductError, ProductState, decide, evolve};
 pub use events::ProductEvent;
 pub use values::{Description, ProductName, Sku};

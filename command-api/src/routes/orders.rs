@@ -1,0 +1,112 @@
+//! `/api/v1/users/{id}/orders` and `/api/v1/orders/{id}/cancel`.
+
+use super::auth::metadata;
+use super::shop_dto::{OrderResponse, PlaceOrderRequest};
+use crate::idempotency::{Fingerprint, Prepared};
+use crate::shop::{Caller, OrderOutcome, ShopError};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use domain::order::{MAX_LINES, MAX_QUANTITY};
+use serde_json::json;
+use std::collections::HashSet;
+use uuid::Uuid;
+use web::{ApiError, ApiJson, ApiPath, ApiResponse, AuthUser, FieldError};
+
+fn validate(body: &PlaceOrderRequest) -> Result<Vec<(Uuid, i64)>, ApiError> {
+    if body.items.is_empty() || body.items.len() > MAX_LINES {
+        return Err(ApiError::invalid_field("items", "must have 1 to 50 lines"));
+    }
+    let mut details = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, item) in body.items.iter().enumerate() {
+        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            details.push(FieldError::new(
+                format!("items[{i}].quantity"),
+                "must be from 1 to 1000",
+            ));
+        }
+        if !seen.insert(item.product_id) {
+            details.push(FieldError::new(
+                format!("items[{i}].productId"),
+                "appears in another line",
+            ));
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::validation(details));
+    }
+    Ok(body.items.iter().map(|i| (i.product_id, i.quantity)).collect())
+}
+
+/// Place an order (the user themself or an admin): each line priced now, all stock taken
+/// at once or none.
+#[utoipa::path(post, path = "/api/v1/users/{id}/orders", tag = "orders", request_body = PlaceOrderRequest,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Placed; `order.placed` and `product.stock_reserved` appended", body = OrderResponse),
+        (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
+        (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND: user"),
+        (status = 422, description = "INSUFFICIENT_STOCK, UNKNOWN_PRODUCT, PRODUCT_RETIRED, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED")))]
+pub async fn place(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(user_id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PlaceOrderRequest>,
+) -> Result<ApiResponse, ApiError> {
+    let items = validate(&body)?;
+    caller.require_self_or_admin(user_id)?;
+    let route = format!("POST /api/v1/users/{user_id}/orders");
+    let fingerprint = Fingerprint::of(&headers, &caller.id.to_string(), &route, &json!(body))?;
+    let pending = match fingerprint
+        .prepare(&state.pool, StatusCode::CREATED, |o: &OrderOutcome| {
+            json!(OrderResponse::from(o))
+        })
+        .await?
+    {
+        Prepared::Replay(answer) => return Ok(answer),
+        Prepared::Proceed(pending) => pending,
+    };
+    match state
+        .shop
+        .place_order(user_id, &items, &metadata(Some(caller.id)), pending)
+        .await
+    {
+        Ok(outcome) => {
+            let location = format!("/api/v1/orders/{}", outcome.id);
+            Ok(ApiResponse::created(OrderResponse::from(&outcome))
+                .etag(outcome.version)
+                .header(header::LOCATION, &location))
+        }
+        Err(error @ ShopError::IdempotencyRaced) => match fingerprint.replay(&state.pool).await? {
+            Some(answer) => Ok(answer),
+            None => Err(error.into()),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Cancel a placed order (owner or admin): its stock goes back.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Cancelled; `order.cancelled` and `product.stock_released` appended", body = OrderResponse),
+        (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN"),
+        (status = 404, description = "NOT_FOUND"), (status = 422, description = "ORDER_NOT_CANCELLABLE")))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(order_id): ApiPath<Uuid>,
+    _headers: HeaderMap,
+) -> Result<ApiResponse, ApiError> {
+    let caller = Caller {
+        id: caller.id,
+        admin: caller.is_admin(),
+    };
+    let outcome = state
+        .shop
+        .cancel_order(order_id, caller, &metadata(Some(caller.id)))
+        .await?;
+    Ok(ApiResponse::ok(OrderResponse::from(&outcome)).etag(outcome.version))
+}
