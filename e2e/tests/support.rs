@@ -1,10 +1,17 @@
 //! Starting the four service binaries for one test, on free ports, isolated from
 //! every other test by database, stream, subject prefix and Redis prefix.
+// Each test binary uses a different part of this shared module.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use testkit::{SmtpServer, TestDb, TestNats, TestRedis, eventually};
+
+/// The bootstrap administrator every stack starts with.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin-pass-1";
 
 /// The four services, killed when dropped.
 pub struct Stack {
@@ -67,6 +74,8 @@ impl Stack {
             ("WORKER_BACKOFF_BASE_MS", "20".into()),
             ("WORKER_BACKOFF_MAX_MS", "200".into()),
             ("RUST_LOG", "info".into()),
+            ("ADMIN_EMAIL", ADMIN_EMAIL.into()),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
         ];
         let mut children = Vec::new();
         for name in ["command-api", "query-api", "projector", "workers"] {
