@@ -1,21 +1,22 @@
-//! Building the service from settings and running it: the operator HTTP API and the
-//! welcome-email consumer, both stopped by one cancellation token.
+//! Building the service from settings and running it: the operator HTTP API and one
+//! consumer per side effect, all stopped by one cancellation token.
 
 use crate::api::{self, AppState};
-use crate::consumer::{ConsumerWorker, consumer_config};
+use crate::consumer::{ConsumerWorker, SUBSCRIPTIONS, consumer_config};
 use crate::delivery::Delivery;
 use crate::effects::Effects;
 use crate::ledger::Ledger;
 use crate::mail::{self, Mailer, MailerSetupError};
 use crate::settings::Settings;
-use crate::welcome::WelcomeEmail;
 use async_nats::connection::State as NatsState;
 use auth::TokenVerifier;
 use axum::Router;
+use eventstore::EventStore;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use web::Readiness;
 
@@ -40,7 +41,7 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     router: Router,
-    worker: ConsumerWorker,
+    workers: Vec<ConsumerWorker>,
 }
 
 impl Application {
@@ -62,22 +63,29 @@ impl Application {
         nats: async_nats::Client,
         mailer: Arc<dyn Mailer>,
     ) -> Result<Self, BuildError> {
-        let effects = Effects::new(mailer, settings.mail.from.clone());
+        let effects = Effects::new(mailer, settings.mail.from.clone(), EventStore::new(pool.clone()));
         let ledger = Ledger::new(pool.clone());
         let jetstream = async_nats::jetstream::new(nats.clone());
-        let delivery = Delivery::new(
-            ledger.clone(),
-            effects.clone(),
-            WelcomeEmail::EFFECT,
-            settings.retry,
-        );
-        let worker = ConsumerWorker::new(
-            jetstream.clone(),
-            settings.stream.clone(),
-            consumer_config(&settings.stream, WelcomeEmail::EVENT_TYPE),
-            delivery,
-            settings.concurrency,
-        );
+        // One limit for the whole process, whichever consumer a message comes from.
+        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let workers = SUBSCRIPTIONS
+            .iter()
+            .map(|subscription| {
+                ConsumerWorker::new(
+                    jetstream.clone(),
+                    settings.stream.clone(),
+                    consumer_config(&settings.stream, subscription),
+                    Delivery::new(
+                        ledger.clone(),
+                        effects.clone(),
+                        subscription.effect,
+                        settings.retry,
+                    ),
+                    permits.clone(),
+                    settings.concurrency,
+                )
+            })
+            .collect();
         let state = AppState {
             pool: pool.clone(),
             verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),
@@ -108,7 +116,7 @@ impl Application {
             listener,
             address,
             router,
-            worker,
+            workers,
         })
     }
 
@@ -127,12 +135,18 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         tracing::info!(http.address = %self.address, "workers listening");
         let stop = shutdown.child_token();
-        let worker = tokio::spawn(self.worker.run(stop.clone()));
+        let workers: Vec<_> = self
+            .workers
+            .into_iter()
+            .map(|worker| tokio::spawn(worker.run(stop.clone())))
+            .collect();
         let served = web::serve(self.listener, self.router, stop.clone()).await;
         // If the server failed, stop consuming too.
         stop.cancel();
-        if let Err(error) = worker.await {
-            tracing::error!(error = %error, "consumer task failed");
+        for worker in workers {
+            if let Err(error) = worker.await {
+                tracing::error!(error = %error, "consumer task failed");
+            }
         }
         served
     }

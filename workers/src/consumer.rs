@@ -1,7 +1,9 @@
-//! The durable JetStream pull consumer that feeds the welcome email, shared by every
-//! workers replica (competing consumers), with graceful shutdown.
+//! The durable JetStream pull consumers that feed the side effects, one per effect,
+//! each shared by every workers replica (competing consumers), with graceful shutdown.
 
 use crate::delivery::{Delivery, Outcome};
+use crate::order_confirmation::OrderConfirmation;
+use crate::welcome::WelcomeEmail;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self, AckKind};
 use eventstore::{StreamSettings, ensure_stream};
@@ -16,8 +18,36 @@ use tracing::Instrument;
 /// Durable name of the welcome-email consumer.
 pub const WELCOME_CONSUMER: &str = "workers-welcome-email";
 
-/// Every consumer the workers own, for the operator endpoint.
-pub const OWNED_CONSUMERS: [&str; 1] = [WELCOME_CONSUMER];
+/// Durable name of the order-confirmation consumer.
+pub const ORDER_CONFIRMATION_CONSUMER: &str = "workers-order-confirmation";
+
+/// One durable consumer and the side effect it runs for every event it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    /// Durable consumer name.
+    pub consumer: &'static str,
+    /// The one event type it reads (NATS 2.9: one filter subject per consumer).
+    pub event_type: &'static str,
+    /// The side effect it runs, as named in `side_effects` and `dead_letters`.
+    pub effect: &'static str,
+}
+
+/// Every consumer the workers own, each run by every workers process.
+pub const SUBSCRIPTIONS: [Subscription; 2] = [
+    Subscription {
+        consumer: WELCOME_CONSUMER,
+        event_type: WelcomeEmail::EVENT_TYPE,
+        effect: WelcomeEmail::EFFECT,
+    },
+    Subscription {
+        consumer: ORDER_CONFIRMATION_CONSUMER,
+        event_type: OrderConfirmation::EVENT_TYPE,
+        effect: OrderConfirmation::EFFECT,
+    },
+];
+
+/// Durable names of every consumer the workers own, for the operator endpoint.
+pub const OWNED_CONSUMERS: [&str; 2] = [WELCOME_CONSUMER, ORDER_CONFIRMATION_CONSUMER];
 
 /// How long JetStream waits for an ack before redelivering.
 pub const ACK_WAIT: Duration = Duration::from_secs(60);
@@ -25,13 +55,16 @@ pub const ACK_WAIT: Duration = Duration::from_secs(60);
 /// While a message is being handled, JetStream is told every this often that work goes on.
 const PROGRESS_EVERY: Duration = Duration::from_secs(20);
 
-/// The consumer configuration: one filter subject (NATS 2.9), explicit acks, unlimited
-/// deliveries (the workers dead-letter by themselves).
-pub fn consumer_config(stream: &StreamSettings, event_type: &str) -> pull::Config {
+/// The consumer configuration of `subscription`: one filter subject (NATS 2.9), explicit
+/// acks, unlimited deliveries (the workers dead-letter by themselves).
+pub fn consumer_config(stream: &StreamSettings, subscription: &Subscription) -> pull::Config {
     pull::Config {
-        durable_name: Some(WELCOME_CONSUMER.to_owned()),
-        description: Some("workers: welcome email on user.registered".to_owned()),
-        filter_subject: stream.subject(event_type),
+        durable_name: Some(subscription.consumer.to_owned()),
+        description: Some(format!(
+            "workers: {} on {}",
+            subscription.effect, subscription.event_type
+        )),
+        filter_subject: stream.subject(subscription.event_type),
         deliver_policy: DeliverPolicy::All,
         ack_policy: AckPolicy::Explicit,
         ack_wait: ACK_WAIT,
@@ -46,39 +79,54 @@ pub struct ConsumerWorker {
     stream: StreamSettings,
     config: pull::Config,
     delivery: Arc<Delivery>,
-    concurrency: usize,
+    permits: Arc<Semaphore>,
+    batch: usize,
 }
 
 impl ConsumerWorker {
-    /// A worker for the consumer `config` on `stream`, handling up to `concurrency`
-    /// messages at once.
+    /// A worker for the consumer `config` on `stream`. Each message it handles holds one
+    /// of `permits`, which the workers of one process share, so that the process handles
+    /// at most that many messages at once whatever consumer they come from. It pulls
+    /// `batch` messages at a time.
     pub fn new(
         jetstream: jetstream::Context,
         stream: StreamSettings,
         config: pull::Config,
         delivery: Delivery,
-        concurrency: usize,
+        permits: Arc<Semaphore>,
+        batch: usize,
     ) -> Self {
         Self {
             jetstream,
             stream,
             config,
             delivery: Arc::new(delivery),
-            concurrency: concurrency.max(1),
+            permits,
+            batch: batch.max(1),
         }
+    }
+
+    /// The durable name of its consumer.
+    pub fn consumer(&self) -> &str {
+        self.config.durable_name.as_deref().unwrap_or("")
     }
 
     /// Consumes until `shutdown` is cancelled, then lets the messages in flight finish.
     /// Messages received but not started are not acked; JetStream redelivers them.
     pub async fn run(self, shutdown: CancellationToken) {
-        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let permits = self.permits.clone();
         let mut tasks = JoinSet::new();
         let mut backoff = Duration::from_millis(100);
         'subscribe: while !shutdown.is_cancelled() {
             let mut messages = match self.subscribe().await {
                 Ok(messages) => messages,
                 Err(error) => {
-                    tracing::warn!(error = %error, stream = %self.stream.name, "events stream not reachable yet");
+                    tracing::warn!(
+                        error = %error,
+                        stream = %self.stream.name,
+                        consumer = self.consumer(),
+                        "events stream not reachable yet"
+                    );
                     if sleep_or_shutdown(backoff, &shutdown).await {
                         break;
                     }
@@ -87,11 +135,6 @@ impl ConsumerWorker {
                 }
             };
             loop {
-                let permit = tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break 'subscribe,
-                    permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                };
                 let next = tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => break 'subscribe,
@@ -100,6 +143,13 @@ impl ConsumerWorker {
                 match next {
                     Some(Ok(message)) => {
                         backoff = Duration::from_millis(100);
+                        // The permit is taken once a message is here: an idle consumer
+                        // must not hold one that another consumer of the process needs.
+                        let permit = tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => break 'subscribe,
+                            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                        };
                         let delivery = self.delivery.clone();
                         tasks.spawn(async move {
                             settle(&delivery, message).await;
@@ -107,7 +157,7 @@ impl ConsumerWorker {
                         });
                     }
                     Some(Err(error)) => {
-                        tracing::warn!(error = %error, "consumer stream failed; subscribing again");
+                        tracing::warn!(error = %error, consumer = self.consumer(), "consumer stream failed; subscribing again");
                         if sleep_or_shutdown(backoff, &shutdown).await {
                             break 'subscribe;
                         }
@@ -124,7 +174,7 @@ impl ConsumerWorker {
         while let Some(finished) = tasks.join_next().await {
             log_panic(finished);
         }
-        tracing::info!(consumer = WELCOME_CONSUMER, "consumer stopped");
+        tracing::info!(consumer = self.consumer(), "consumer stopped");
     }
 
     async fn subscribe(&self) -> Result<pull::Stream, async_nats::Error> {
@@ -132,7 +182,7 @@ impl ConsumerWorker {
         let consumer: PullConsumer = stream.create_consumer(self.config.clone()).await?;
         let messages = consumer
             .stream()
-            .max_messages_per_batch(self.concurrency)
+            .max_messages_per_batch(self.batch)
             .messages()
             .await?;
         Ok(messages)
@@ -182,5 +232,32 @@ async fn sleep_or_shutdown(duration: Duration, shutdown: &CancellationToken) -> 
     tokio::select! {
         _ = shutdown.cancelled() => true,
         _ = tokio::time::sleep(duration) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subscription_is_an_owned_consumer_with_its_own_name_and_effect() {
+        let names: Vec<&str> = SUBSCRIPTIONS.iter().map(|s| s.consumer).collect();
+        assert_eq!(names, OWNED_CONSUMERS);
+        let effects: std::collections::HashSet<&str> = SUBSCRIPTIONS.iter().map(|s| s.effect).collect();
+        assert_eq!(effects.len(), SUBSCRIPTIONS.len());
+    }
+
+    #[test]
+    fn each_consumer_filters_on_the_one_subject_of_its_event_type() {
+        let stream = StreamSettings {
+            name: "EVENTS".into(),
+            subject_prefix: "events".into(),
+            duplicate_window: Duration::from_secs(120),
+        };
+        let config = consumer_config(&stream, &SUBSCRIPTIONS[1]);
+        assert_eq!(config.durable_name.as_deref(), Some("workers-order-confirmation"));
+        assert_eq!(config.filter_subject, "events.order.placed");
+        assert_eq!(config.ack_policy, AckPolicy::Explicit);
+        assert_eq!(config.max_deliver, -1);
     }
 }

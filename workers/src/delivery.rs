@@ -2,7 +2,7 @@
 //! [`crate::ledger`]), a failure is retried later with backoff, and after the last
 //! attempt (or a failure retrying cannot fix) it becomes a dead letter.
 
-use crate::effects::Effects;
+use crate::effects::{Effects, Performed};
 use crate::ledger::Ledger;
 use crate::retry::RetryPolicy;
 use eventstore::EventEnvelope;
@@ -86,9 +86,14 @@ impl Delivery {
             return Outcome::Parked;
         }
         match self.effects.perform(self.effect, envelope).await {
-            Ok(()) => match open.complete().await {
+            Ok(performed) => match open.complete().await {
                 Ok(()) => {
-                    tracing::info!("side effect carried out");
+                    match performed {
+                        Performed::Done => tracing::info!("side effect carried out"),
+                        Performed::Skipped(reason) => {
+                            tracing::info!(reason, "side effect not needed; recorded as done")
+                        }
+                    }
                     Outcome::Done
                 }
                 Err(error) => {

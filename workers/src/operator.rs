@@ -2,7 +2,7 @@
 //! never-twice rule as the consumer (see [`crate::ledger`]).
 
 use crate::dead_letters::{self, DeadLetter, DeadLetterStatus};
-use crate::effects::Effects;
+use crate::effects::{Effects, Performed};
 use crate::ledger::Ledger;
 use eventstore::EventEnvelope;
 use sqlx::PgPool;
@@ -58,7 +58,12 @@ pub async fn retry(
             Err(_) => Err("the stored event is not an event envelope".to_owned()),
         };
         match performed {
-            Ok(()) => open.complete().await?,
+            Ok(performed) => {
+                open.complete().await?;
+                if let Performed::Skipped(reason) = performed {
+                    tracing::info!(dead_letter.id = %id, reason, "side effect not needed; recorded as done");
+                }
+            }
             Err(message) => {
                 open.record_failure(&message).await?;
                 tracing::warn!(dead_letter.id = %id, error = %message, "dead letter retry failed");

@@ -20,7 +20,9 @@ pub struct Settings {
     /// `DATABASE_URL`.
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS` (default 10): must exceed `WORKER_CONCURRENCY`, since
-    /// each message in flight holds a connection while its side effect runs.
+    /// each message in flight holds a connection while its side effect runs; an order
+    /// confirmation loads its owner on a second one, so twice `WORKER_CONCURRENCY` plus
+    /// one or two for the operator API lets every message run at once.
     pub database_max_connections: u32,
     /// `NATS_URL`.
     pub nats_url: String,
@@ -38,7 +40,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `WORKER_BACKOFF_BASE_MS`, `WORKER_BACKOFF_MAX_MS`, `WORKER_MAX_ATTEMPTS`.
     pub retry: RetryPolicy,
-    /// `WORKER_CONCURRENCY` (default 4): messages handled at once by one process.
+    /// `WORKER_CONCURRENCY` (default 4): messages handled at once by one process, over
+    /// all its consumers together.
     pub concurrency: usize,
 }
 

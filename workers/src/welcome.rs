@@ -2,8 +2,8 @@
 
 use crate::effects::EffectError;
 use crate::mail::{Mailer, OutgoingMail};
+use domain::DomainEvent;
 use domain::user::UserEvent;
-use domain::{DomainEvent, EventDecodeError};
 use eventstore::EventEnvelope;
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
@@ -38,7 +38,7 @@ impl WelcomeEmail {
     /// derived from the event id (so a receiving side can spot a duplicate too).
     pub fn compose(&self, envelope: &EventEnvelope) -> Result<OutgoingMail, EffectError> {
         let event = UserEvent::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)
-            .map_err(|error| EffectError::permanent(unreadable(&error)))?;
+            .map_err(|error| EffectError::unreadable(&error))?;
         let UserEvent::Registered { email, name, .. } = event else {
             return Err(EffectError::permanent(format!(
                 "event type {} does not trigger a welcome email",
@@ -72,19 +72,6 @@ impl WelcomeEmail {
             key: envelope.id,
             message,
         })
-    }
-}
-
-/// Why the payload cannot be read, without echoing any of its values.
-fn unreadable(error: &EventDecodeError) -> String {
-    match error {
-        EventDecodeError::UnknownType(event_type) => format!("unknown event type {event_type}"),
-        EventDecodeError::UnsupportedVersion { event_type, version } => {
-            format!("unsupported schema version {version} of {event_type}")
-        }
-        EventDecodeError::Malformed { event_type, .. } => {
-            format!("the {event_type} payload does not match its schema")
-        }
     }
 }
 

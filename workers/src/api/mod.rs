@@ -64,7 +64,8 @@ impl FromRequestParts<AppState> for Admin {
 #[openapi(
     info(
         title = "workers",
-        description = "Side effects of events (welcome email), their dead letters and consumer state. \
+        description = "Side effects of events (welcome email, order confirmation), their dead letters \
+                       and consumer state. \
                        Every /api endpoint needs an administrator's bearer token."
     ),
     paths(

@@ -11,7 +11,7 @@ use testkit::{SmtpServer, TestDb, TestNats, eventually};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use workers::consumer::WELCOME_CONSUMER;
+use workers::consumer::{OWNED_CONSUMERS, WELCOME_CONSUMER};
 use workers::mail::Mailer;
 use workers::{Application, MailSettings, RetryPolicy, Settings};
 
@@ -32,8 +32,8 @@ pub struct TestApp {
     pub smtp: SmtpServer,
     pub jetstream: jetstream::Context,
     pub http: reqwest::Client,
-    store: EventStore,
-    relay: OutboxRelay,
+    pub store: EventStore,
+    pub relay: OutboxRelay,
     issuer: TokenIssuer,
     instances: Vec<Instance>,
 }
@@ -142,12 +142,14 @@ impl TestApp {
         });
     }
 
-    /// Waits until the workers created their consumer.
+    /// Waits until the workers created all their consumers.
     async fn wait_for_consumer(&self) {
-        eventually(WAIT, "the workers' consumer", || async {
-            self.consumer_info().await
-        })
-        .await;
+        for consumer in OWNED_CONSUMERS {
+            eventually(WAIT, &format!("the workers' consumer {consumer}"), || async {
+                self.consumer_info_of(consumer).await
+            })
+            .await;
+        }
     }
 
     /// URL of `path` on the first instance.
@@ -200,10 +202,36 @@ impl TestApp {
             .expect("publish ack");
     }
 
-    /// The consumer's state, once it exists.
+    /// The welcome-email consumer's state, once it exists.
     pub async fn consumer_info(&self) -> Option<consumer::Info> {
+        self.consumer_info_of(WELCOME_CONSUMER).await
+    }
+
+    /// The state of the consumer named `consumer`, once it exists.
+    pub async fn consumer_info_of(&self, consumer: &str) -> Option<consumer::Info> {
         let stream = self.jetstream.get_stream(&self.nats.stream.name).await.ok()?;
-        stream.consumer_info(WELCOME_CONSUMER).await.ok()
+        stream.consumer_info(consumer).await.ok()
+    }
+
+    /// The stream sequence of the last message published so far.
+    pub async fn last_sequence(&self) -> u64 {
+        let mut stream = self
+            .jetstream
+            .get_stream(&self.nats.stream.name)
+            .await
+            .expect("test stream");
+        stream.info().await.expect("stream info").state.last_sequence
+    }
+
+    /// Waits until `consumer` delivered everything up to stream sequence `sequence` and
+    /// has nothing left pending or unacknowledged.
+    pub async fn wait_until_handled_by(&self, consumer: &str, sequence: u64) {
+        eventually(WAIT, &format!("{consumer} to acknowledge everything"), || async {
+            let info = self.consumer_info_of(consumer).await?;
+            (info.delivered.stream_sequence >= sequence && info.num_ack_pending == 0 && info.num_pending == 0)
+                .then_some(())
+        })
+        .await;
     }
 
     /// Waits until the first `messages` messages of the stream were handled and acked.

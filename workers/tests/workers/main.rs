@@ -5,5 +5,7 @@ mod file_mailer;
 mod helpers;
 mod nats_outage;
 mod operator_api;
+mod order_confirmation;
+mod order_retries;
 mod retries;
 mod shutdown;
