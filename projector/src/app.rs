@@ -1,9 +1,14 @@
-//! The projector application: HTTP endpoints plus the live users projection, built from
-//! settings and connections so tests start the same thing `main` does, in-process.
+//! The projector application: HTTP endpoints plus the live users, products and orders
+//! projections (one durable consumer each), built from settings and connections so tests
+//! start the same thing `main` does, in-process.
 
 use crate::Settings;
-use crate::consumer::UsersConsumer;
+use crate::consumer::Consumer;
 use crate::http::{self, HttpState};
+use crate::orders::OrdersProjection;
+use crate::products::ProductsProjection;
+use crate::top::TopSellers;
+use crate::users::UsersProjection;
 use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::PgPool;
@@ -48,17 +53,38 @@ impl Projector {
         UserCache::new(settings.infra.redis_prefix.clone(), settings.cache_ttl)
     }
 
+    /// The Redis best-seller set this projector writes.
+    pub fn top_sellers(settings: &Settings) -> TopSellers {
+        TopSellers::new(&settings.infra.redis_prefix)
+    }
+
     /// Serves HTTP and projects events until `shutdown` is cancelled; the messages in flight
     /// are finished (committed and acknowledged) before it returns.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let jetstream = async_nats::jetstream::new(self.nats.clone());
-        let consumer = UsersConsumer::new(
+        let stream = &self.settings.infra.stream;
+        let concurrency = self.settings.concurrency;
+        let top = Self::top_sellers(&self.settings);
+        let users = Consumer::new(
             self.pool.clone(),
             jetstream.clone(),
-            self.settings.infra.stream.clone(),
-            self.redis.clone(),
-            Self::user_cache(&self.settings),
-            self.settings.concurrency,
+            stream.clone(),
+            UsersProjection::new(self.redis.clone(), Self::user_cache(&self.settings)),
+            concurrency,
+        );
+        let products = Consumer::new(
+            self.pool.clone(),
+            jetstream.clone(),
+            stream.clone(),
+            ProductsProjection::new(self.pool.clone(), self.redis.clone(), top.clone()),
+            concurrency,
+        );
+        let orders = Consumer::new(
+            self.pool.clone(),
+            jetstream.clone(),
+            stream.clone(),
+            OrdersProjection::new(self.pool.clone(), self.redis.clone(), top),
+            concurrency,
         );
         let state = HttpState {
             pool: self.pool.clone(),
@@ -79,7 +105,12 @@ impl Projector {
             stop.cancel();
             served
         };
-        let (served, ()) = tokio::join!(serve, consumer.run(stop.clone()));
+        let (served, (), (), ()) = tokio::join!(
+            serve,
+            users.run(stop.clone()),
+            products.run(stop.clone()),
+            orders.run(stop.clone()),
+        );
         served
     }
 }

@@ -1,23 +1,23 @@
-//! The JetStream side of the live projection: a durable pull consumer shared by every
-//! replica, messages projected a few at a time, acknowledged only after their commit.
+//! The JetStream side of the live projections: per projection a durable pull consumer
+//! shared by every replica, messages projected a few at a time, acknowledged only after
+//! their commit.
 //!
-//! * a message that is not a user event envelope, or an event ahead of its row that the
-//!   event store does not hold, is poison: logged and acknowledged;
+//! * a message that is not an envelope of the projection's stream type, or an event ahead
+//!   of its row that the event store does not hold, is poison: logged and acknowledged;
 //! * a transient failure (Postgres down) is negatively acknowledged with an exponential,
 //!   jittered delay, and this replica slows down while failures repeat;
 //! * Redis is written after the commit and before the ack; a Redis failure is logged and
-//!   does not stop the projection (a redelivery, or a rebuild, heals the document).
+//!   does not stop the projection (a redelivery, or a rebuild, heals it).
 
 use crate::ProjectionError;
-use crate::users::{self, Outcome, UserRow};
+use crate::model::{self, Outcome, Projected, ReadModel};
+use crate::retry::{Backoff, nak_delay};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use eventstore::{EventEnvelope, StreamSettings};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use rand::Rng;
-use readmodels::users::UserCache;
-use runtime::RedisHandle;
 use sqlx::PgPool;
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -25,37 +25,58 @@ use tracing::Instrument;
 
 /// How long JetStream waits for an ack before redelivering.
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one Redis write after a commit may take before it is given up.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The live users projection.
-pub struct UsersConsumer {
+/// The row type of a live projection.
+pub type RowOf<P> = <<P as LiveProjection>::Model as ReadModel>::Row;
+
+/// A projection as the live consumer runs it: its read model, its durable consumer, and
+/// what it refreshes in Redis after each commit.
+pub trait LiveProjection: Send + Sync + 'static {
+    /// The Postgres read model.
+    type Model: ReadModel;
+    /// Name in logs and in `GET /api/v1/projections`.
+    const NAME: &'static str;
+    /// Durable JetStream consumer, shared by every replica.
+    const CONSUMER: &'static str;
+
+    /// Refreshes Redis after an event was projected, also after a duplicate (which heals a
+    /// write lost to a crash between commit and ack). Failures are logged, never returned:
+    /// Redis can always be rebuilt from Postgres.
+    fn after_commit(
+        &self,
+        envelope: &EventEnvelope,
+        projected: &Projected<RowOf<Self>>,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// The live consumer of one projection.
+pub struct Consumer<P> {
     pool: PgPool,
     jetstream: jetstream::Context,
     stream: StreamSettings,
-    redis: RedisHandle,
-    cache: UserCache,
+    projection: P,
     /// Messages in flight at once.
     concurrency: usize,
     /// Failures in a row, to slow down while Postgres is away.
     failures: AtomicU32,
 }
 
-impl UsersConsumer {
-    /// A consumer of `stream` writing to Postgres and, when reachable, Redis.
+impl<P: LiveProjection> Consumer<P> {
+    /// A consumer of `stream` writing to Postgres and, through the projection, to Redis.
     pub fn new(
         pool: PgPool,
         jetstream: jetstream::Context,
         stream: StreamSettings,
-        redis: RedisHandle,
-        cache: UserCache,
+        projection: P,
         concurrency: usize,
     ) -> Self {
         Self {
             pool,
             jetstream,
             stream,
-            redis,
-            cache,
+            projection,
             concurrency: concurrency.max(1),
             failures: AtomicU32::new(0),
         }
@@ -64,8 +85,8 @@ impl UsersConsumer {
     /// The durable consumer's configuration.
     pub fn consumer_config(stream: &StreamSettings) -> pull::Config {
         pull::Config {
-            durable_name: Some(users::CONSUMER.to_owned()),
-            filter_subject: stream.stream_type_filter(users::STREAM_TYPE),
+            durable_name: Some(P::CONSUMER.to_owned()),
+            filter_subject: stream.stream_type_filter(P::Model::STREAM_TYPE),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: ACK_WAIT,
             deliver_policy: jetstream::consumer::DeliverPolicy::All,
@@ -80,7 +101,12 @@ impl UsersConsumer {
             match self.consume(&shutdown).await {
                 Ok(()) => backoff.reset(),
                 Err(error) => {
-                    tracing::warn!(error = %error, stream = %self.stream.name, "events consumer unavailable; retrying");
+                    tracing::warn!(
+                        error = %error,
+                        stream = %self.stream.name,
+                        projection = P::NAME,
+                        "events consumer unavailable; retrying"
+                    );
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
                         _ = tokio::time::sleep(backoff.next()) => {}
@@ -88,14 +114,14 @@ impl UsersConsumer {
                 }
             }
         }
-        tracing::info!("users projection stopped");
+        tracing::info!(projection = P::NAME, "projection stopped");
     }
 
     /// One subscription: returns when cancelled or when the message stream breaks.
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), async_nats::Error> {
         let stream = eventstore::ensure_stream(&self.jetstream, &self.stream).await?;
         let consumer = stream
-            .get_or_create_consumer(users::CONSUMER, Self::consumer_config(&self.stream))
+            .get_or_create_consumer(P::CONSUMER, Self::consumer_config(&self.stream))
             .await?;
         let mut messages = consumer
             .stream()
@@ -103,7 +129,11 @@ impl UsersConsumer {
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await?;
-        tracing::info!(consumer = users::CONSUMER, "users projection consuming");
+        tracing::info!(
+            consumer = P::CONSUMER,
+            projection = P::NAME,
+            "projection consuming"
+        );
         let mut in_flight = FuturesUnordered::new();
         let result = loop {
             tokio::select! {
@@ -122,7 +152,7 @@ impl UsersConsumer {
     }
 
     async fn handle(&self, message: jetstream::Message, shutdown: &CancellationToken) {
-        let envelope = match decode(&message.payload) {
+        let envelope = match decode(&message.payload, P::Model::STREAM_TYPE) {
             Ok(envelope) => envelope,
             Err(reason) => {
                 tracing::warn!(nats.subject = %message.subject, reason, "poison message acknowledged");
@@ -132,6 +162,7 @@ impl UsersConsumer {
         };
         let span = tracing::info_span!(
             "project",
+            projection = P::NAME,
             event.id = %envelope.id,
             event.type = %envelope.event_type,
             stream.id = %envelope.stream_id,
@@ -146,7 +177,7 @@ impl UsersConsumer {
         envelope: &EventEnvelope,
         shutdown: &CancellationToken,
     ) {
-        match users::project_event(&self.pool, envelope).await {
+        match model::project_event::<P::Model>(&self.pool, envelope).await {
             Ok(projected) => {
                 self.failures.store(0, Ordering::Relaxed);
                 match projected.outcome {
@@ -156,9 +187,7 @@ impl UsersConsumer {
                     Outcome::Applied { .. } => tracing::debug!("event applied"),
                     Outcome::Duplicate => tracing::debug!("duplicate event skipped"),
                 }
-                if let Some(row) = &projected.row {
-                    self.write_cache(row).await;
-                }
+                self.projection.after_commit(envelope, &projected).await;
                 acknowledge(message, AckKind::Ack).await;
             }
             Err(error @ ProjectionError::NotInStore(_)) => {
@@ -185,30 +214,25 @@ impl UsersConsumer {
             }
         }
     }
+}
 
-    async fn write_cache(&self, row: &UserRow) {
-        let Some(mut conn) = self.redis.get() else {
-            tracing::warn!("redis not connected; user document not written");
-            return;
-        };
-        match tokio::time::timeout(
-            REDIS_TIMEOUT,
-            users::cache::write_row(&self.cache, &mut conn, row),
-        )
-        .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(error = %error, "redis write failed; user document stale"),
-            Err(_) => tracing::warn!("redis write timed out; user document stale"),
+/// Runs one Redis write after a commit, bounded by [`REDIS_TIMEOUT`]; a failure is
+/// logged as leaving `what` stale.
+pub async fn redis_write<T>(what: &'static str, write: impl Future<Output = redis::RedisResult<T>>) {
+    match tokio::time::timeout(REDIS_TIMEOUT, write).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, redis.target = what, "redis write failed; stale until healed")
         }
+        Err(_) => tracing::warn!(redis.target = what, "redis write timed out; stale until healed"),
     }
 }
 
-/// Reads a message as a user event envelope, or says why it is poison.
-fn decode(payload: &[u8]) -> Result<EventEnvelope, &'static str> {
+/// Reads a message as an event envelope of `stream_type`, or says why it is poison.
+fn decode(payload: &[u8], stream_type: &str) -> Result<EventEnvelope, &'static str> {
     let envelope: EventEnvelope = serde_json::from_slice(payload).map_err(|_| "not an event envelope")?;
-    if envelope.stream_type != users::STREAM_TYPE {
-        return Err("not a user event");
+    if envelope.stream_type != stream_type {
+        return Err("not an event of this projection's stream type");
     }
     if envelope.stream_version < 1 {
         return Err("stream version below 1");
@@ -223,56 +247,24 @@ async fn acknowledge(message: &jetstream::Message, kind: AckKind) {
     }
 }
 
-/// Delay before redelivering a message that failed `delivered` times: exponential from
-/// 100 ms, capped at 30 s, with ±20 % jitter so replicas do not retry in lockstep.
-fn nak_delay(delivered: i64) -> Duration {
-    let exponent = delivered.clamp(1, 20) as u32 - 1;
-    let base = Duration::from_millis(100).saturating_mul(1 << exponent.min(9));
-    let capped = base.min(Duration::from_secs(30));
-    capped.mul_f64(rand::rng().random_range(0.8..1.2))
-}
-
-/// Exponential backoff for reconnecting.
-struct Backoff {
-    first: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    fn new(first: Duration, max: Duration) -> Self {
-        Self {
-            first,
-            max,
-            current: first,
-        }
-    }
-
-    fn next(&mut self) -> Duration {
-        let delay = self.current;
-        self.current = (self.current * 2).min(self.max);
-        delay
-    }
-
-    fn reset(&mut self) {
-        self.current = self.first;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn retry_delays_grow_and_stay_bounded() {
-        assert!(nak_delay(1) <= Duration::from_millis(120));
-        assert!(nak_delay(4) >= Duration::from_millis(640));
-        assert!(nak_delay(1000) <= Duration::from_secs(36));
-    }
-
-    #[test]
-    fn messages_that_are_not_user_envelopes_are_poison() {
-        assert!(decode(b"not json").is_err());
-        assert!(decode(br#"{"id": 1}"#).is_err());
+    fn messages_that_are_not_envelopes_of_the_stream_type_are_poison() {
+        assert!(decode(b"not json", "user").is_err());
+        assert!(decode(br#"{"id": 1}"#, "user").is_err());
+        let envelope = serde_json::json!({
+            "id": uuid::Uuid::now_v7(), "type": "order.cancelled", "schemaVersion": 1,
+            "streamType": "order", "streamId": uuid::Uuid::now_v7(), "streamVersion": 2,
+            "position": 7, "occurredAt": "2026-01-01T00:00:00Z", "data": {}
+        });
+        let payload = serde_json::to_vec(&envelope).expect("json");
+        assert!(decode(&payload, "order").is_ok());
+        assert_eq!(
+            decode(&payload, "user"),
+            Err("not an event of this projection's stream type")
+        );
     }
 }

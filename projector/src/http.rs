@@ -1,9 +1,10 @@
 //! The projector's HTTP endpoints: health, and projection progress for operators.
 //!
 //! `GET /api/v1/projections` is public and therefore carries counts only (no user data):
-//! per projection its consumer's backlog from JetStream and the rows it has written.
+//! per projection (users, products, orders) its consumer's backlog from JetStream and the
+//! rows of its main table.
 
-use crate::users;
+use crate::{orders, products, users};
 use async_nats::connection::State as NatsState;
 use async_nats::jetstream;
 use axum::Router;
@@ -73,28 +74,50 @@ pub fn router(
     web::harden(web::health_routes(Arc::new(readiness)).merge(api), settings)
 }
 
+/// Each projection with its durable consumer, in the order of the row counts below.
+const PROJECTIONS: [(&str, &str); 3] = [
+    (users::NAME, users::CONSUMER),
+    (products::NAME, products::CONSUMER),
+    (orders::NAME, orders::CONSUMER),
+];
+
 async fn projections(State(state): State<HttpState>) -> Result<ApiResponse, ApiError> {
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users_view")
-        .fetch_one(&state.pool)
+    let (users, products, orders): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM users_view), (SELECT count(*) FROM products_view),
+                (SELECT count(*) FROM orders_view)",
+    )
+    .fetch_one(&state.pool)
+    .await
+    .map_err(ApiError::internal)?;
+    let stream = state
+        .jetstream
+        .get_stream_no_info(&state.stream_name)
         .await
-        .map_err(ApiError::internal)?;
-    let info = match state.jetstream.get_stream_no_info(&state.stream_name).await {
-        Ok(stream) => stream
-            .consumer_info(users::CONSUMER)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(error) => Err(error.to_string()),
-    };
-    let info = info
-        .inspect_err(|error| tracing::warn!(error = %error, "consumer info unavailable"))
-        .ok();
-    let status = ProjectionStatus {
-        name: users::NAME.to_owned(),
-        consumer: users::CONSUMER.to_owned(),
-        num_pending: info.as_ref().map(|i| i.num_pending),
-        num_ack_pending: info.as_ref().map(|i| i.num_ack_pending as u64),
-        num_redelivered: info.as_ref().map(|i| i.num_redelivered as u64),
-        rows,
-    };
-    Ok(ApiResponse::ok(vec![status]))
+        .map_err(|error| error.to_string());
+    let infos = futures::future::join_all(PROJECTIONS.iter().map(|(_, consumer)| {
+        let stream = &stream;
+        async move {
+            let info = match stream {
+                Ok(stream) => stream.consumer_info(*consumer).await.map_err(|e| e.to_string()),
+                Err(error) => Err(error.clone()),
+            };
+            info.inspect_err(|error| tracing::warn!(error = %error, consumer, "consumer info unavailable"))
+                .ok()
+        }
+    }))
+    .await;
+    let statuses: Vec<ProjectionStatus> = PROJECTIONS
+        .iter()
+        .zip([users, products, orders])
+        .zip(infos)
+        .map(|(((name, consumer), rows), info)| ProjectionStatus {
+            name: (*name).to_owned(),
+            consumer: (*consumer).to_owned(),
+            num_pending: info.as_ref().map(|i| i.num_pending),
+            num_ack_pending: info.as_ref().map(|i| i.num_ack_pending as u64),
+            num_redelivered: info.as_ref().map(|i| i.num_redelivered as u64),
+            rows,
+        })
+        .collect();
+    Ok(ApiResponse::ok(statuses))
 }

@@ -2,20 +2,28 @@
 //! guarantee 3) and can rebuild them from the event store.
 //!
 //! * [`Settings`]: typed settings from the environment;
-//! * [`Projector`]: the HTTP endpoints and the live users projection, run until cancelled;
-//! * [`rebuild`]: replaces the users projection with a replay of the event store;
-//! * [`users`]: the projection itself (fold, SQL, Redis documents).
+//! * [`Projector`]: the HTTP endpoints and the live projections, run until cancelled;
+//! * [`rebuild`]: replaces every projection with a replay of the event store;
+//! * [`model`]: exactly-once, in-order projection of any one-row-per-stream read model;
+//! * [`users`], [`products`], [`orders`]: the projections (fold, SQL, Redis);
+//! * [`top`]: the best-seller sorted set in Redis.
 
 mod app;
 mod consumer;
 mod error;
 pub mod http;
+pub mod model;
+pub mod orders;
+pub mod products;
 mod rebuild;
+mod retry;
 mod settings;
+pub mod store;
+pub mod top;
 pub mod users;
 
 pub use app::Projector;
-pub use consumer::{ACK_WAIT, UsersConsumer};
+pub use consumer::{ACK_WAIT, Consumer, LiveProjection, REDIS_TIMEOUT, RowOf};
 pub use error::{ProjectionError, RebuildError};
 pub use rebuild::{RebuildLimits, RebuildReport, rebuild};
 pub use settings::Settings;

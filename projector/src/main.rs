@@ -1,5 +1,5 @@
 //! The projector binary: `projector` runs the live projection, `projector migrate` applies
-//! migrations, `projector rebuild` rebuilds the users projection from the event store.
+//! migrations, `projector rebuild` rebuilds every projection from the event store.
 
 use anyhow::Context;
 use projector::{Projector, Settings};
@@ -33,7 +33,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     projector.run(shutdown).await.context("HTTP server failed")
 }
 
-/// Rebuilds the users projection. Stop the live projectors first: they would wait on the
+/// Rebuilds every projection. Stop the live projectors first: they would wait on the
 /// rebuild's lock anyway, and readers see a partly filled table until it finishes.
 async fn rebuild(settings: Settings) -> anyhow::Result<()> {
     let pool = runtime::connect_postgres(&settings.infra.database_url, 4).await?;
@@ -46,14 +46,17 @@ async fn rebuild(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("rebuild failed")?;
     println!(
-        "users projection rebuilt: {} events in {:.2}s ({:.0} events/s), {} rows; \
-         redis: {} old documents cleared, {} written in {:.2}s",
+        "projections rebuilt: {} events in {:.2}s ({:.0} events/s): {} users, {} products, \
+         {} orders; redis: {} old user documents cleared, {} written, {} best sellers, in {:.2}s",
         report.events,
         report.replay_duration.as_secs_f64(),
         report.events_per_second(),
         report.rows,
+        report.products,
+        report.orders,
         report.cleared_documents,
         report.rows,
+        report.top_sellers,
         report.cache_duration.as_secs_f64(),
     );
     Ok(())

@@ -1,24 +1,31 @@
-//! Rebuilding the users projection from the event store (`projector rebuild`).
+//! Rebuilding every projection from the event store (`projector rebuild`): users,
+//! products, orders with their lines, `units_sold`, and the Redis user documents and
+//! best-seller set.
 //!
-//! The rebuild holds the projection's advisory lock exclusively while it replaces the
-//! table; live projector transactions take the same lock shared, so they simply wait
+//! The rebuild holds the projector's advisory lock exclusively while it replaces the
+//! tables; live projector transactions take the same lock shared, so they simply wait
 //! (their messages are redelivered if the wait outlasts the ack wait, and then skipped as
 //! duplicates). Stopping the live projectors first is still the cleaner operation: while
-//! the rebuild runs, `users_view` is truncated and refilled batch by batch, so readers see
-//! it partly filled.
+//! the rebuild runs, the tables are truncated and refilled batch by batch, so readers see
+//! them partly filled.
 //!
-//! Events are read in position order, several thousand per query, applied in memory with
-//! the same fold as the live projection, and written with bulk upserts of several thousand
-//! rows per transaction whenever [`RebuildLimits::users_in_memory`] users are held in
-//! memory, and at the end.
+//! Per stream type, events are read in position order, several thousand per query,
+//! applied in memory with the same fold as the live projection, and written with bulk
+//! upserts of several thousand rows per transaction whenever
+//! [`RebuildLimits::users_in_memory`] rows are held in memory, and at the end. `units_sold`
+//! is then computed from all orders in one statement, and the best-seller set replaced.
 //! An event whose transaction commits while the scan runs may be passed over by the scan
 //! (positions are handed out before commit): a later event of its stream fills it in from
 //! the store, and otherwise the live consumer delivers it once the lock is released.
-//! Redis is cleared first (so no document of a vanished row survives) and refilled from
-//! Postgres at the end.
+//! Redis user documents are cleared first (so no document of a vanished row survives) and
+//! refilled from Postgres at the end.
 
-use crate::RebuildError;
-use crate::users::{STREAM_TYPE, UserRow, cache, evolve, sql};
+use crate::model::ReadModel;
+use crate::orders::Orders;
+use crate::products::{self, Products};
+use crate::top::TopSellers;
+use crate::users::{Users, cache};
+use crate::{RebuildError, store};
 use eventstore::EventEnvelope;
 use readmodels::users::UserCache;
 use redis::aio::ConnectionLike;
@@ -32,8 +39,9 @@ use uuid::Uuid;
 pub struct RebuildLimits {
     /// Events read per query, and rows written per transaction.
     pub batch_size: i64,
-    /// Users held in memory before their rows are written. Each row is written once per
-    /// flush however many of its events were replayed, which is what makes a rebuild fast.
+    /// Rows (users, products or orders) held in memory before they are written. Each row is
+    /// written once per flush however many of its events were replayed, which is what
+    /// makes a rebuild fast.
     pub users_in_memory: usize,
 }
 
@@ -49,11 +57,17 @@ impl Default for RebuildLimits {
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RebuildReport {
-    /// Events replayed from the store.
+    /// Events replayed from the store (all stream types).
     pub events: u64,
     /// Rows in `users_view` afterwards (tombstones included), each written to Redis too.
     pub rows: u64,
-    /// Redis documents removed before the replay.
+    /// Rows in `products_view` afterwards.
+    pub products: u64,
+    /// Rows in `orders_view` afterwards.
+    pub orders: u64,
+    /// Members of the best-seller set afterwards (products with units sold).
+    pub top_sellers: u64,
+    /// Redis user documents removed before the replay.
     pub cleared_documents: u64,
     /// Time spent replaying into Postgres.
     pub replay_duration: Duration,
@@ -68,7 +82,8 @@ impl RebuildReport {
     }
 }
 
-/// Rebuilds `users_view` and the Redis user documents from the event store.
+/// Rebuilds every read model and the Redis user documents (under `cache`) and best-seller
+/// set (under the same key prefix) from the event store.
 pub async fn rebuild<C>(
     pool: &PgPool,
     cache: &UserCache,
@@ -82,12 +97,12 @@ where
     // crash) releases the lock.
     let mut lock = pool.acquire().await?.detach();
     sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(sql::PROJECTION_LOCK)
+        .bind(store::PROJECTION_LOCK)
         .execute(&mut lock)
         .await?;
     let replayed = replay(pool, cache, redis, limits).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(sql::PROJECTION_LOCK)
+        .bind(store::PROJECTION_LOCK)
         .execute(&mut lock)
         .await;
     if let Err(error) = unlocked {
@@ -96,72 +111,112 @@ where
     if let Err(error) = lock.close().await {
         tracing::warn!(error = %error, "rebuild lock connection not closed cleanly");
     }
-    let (events, cleared_documents, replay_duration) = replayed?;
+    let mut report = replayed?;
 
+    // User documents keep the higher version, so live writes may resume meanwhile.
     let started = Instant::now();
-    let rows = cache::refill(pool, cache, redis).await?;
-    let report = RebuildReport {
-        events,
-        rows,
-        cleared_documents,
-        replay_duration,
-        cache_duration: started.elapsed(),
-    };
+    report.rows = cache::refill(pool, cache, redis).await?;
+    report.cache_duration += started.elapsed();
     tracing::info!(
         rebuild.events = report.events,
-        rebuild.rows = report.rows,
+        rebuild.users = report.rows,
+        rebuild.products = report.products,
+        rebuild.orders = report.orders,
         rebuild.events_per_second = report.events_per_second() as u64,
-        "users projection rebuilt"
+        "projections rebuilt"
     );
     Ok(report)
 }
 
-/// Truncates, clears Redis and replays every user event; under the exclusive lock.
+/// Truncates, clears Redis and replays every event; under the exclusive lock, which also
+/// keeps live best-seller writes out while the set is replaced.
 async fn replay<C>(
     pool: &PgPool,
     cache: &UserCache,
     redis: &C,
     limits: RebuildLimits,
-) -> Result<(u64, u64, Duration), RebuildError>
+) -> Result<RebuildReport, RebuildError>
 where
     C: ConnectionLike + Clone + Send,
 {
-    sqlx::query("TRUNCATE users_view").execute(pool).await?;
-    let cleared = cache::clear(cache, &mut redis.clone()).await?;
+    let tables = [Users::TABLES, Products::TABLES, Orders::TABLES]
+        .concat()
+        .join(", ");
+    sqlx::query(&format!("TRUNCATE {tables}")).execute(pool).await?;
+    let cleared_documents = cache::clear(cache, &mut redis.clone()).await?;
     let started = Instant::now();
     let mut conn = pool.acquire().await?;
+    let mut events = replay_model::<Users>(&mut conn, limits).await?;
+    events += replay_model::<Products>(&mut conn, limits).await?;
+    events += replay_model::<Orders>(&mut conn, limits).await?;
+    products::sql::recompute_units_sold(&mut conn).await?;
+    let (products, orders): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM products_view), (SELECT count(*) FROM orders_view)")
+            .fetch_one(&mut *conn)
+            .await?;
+    let replay_duration = started.elapsed();
+
+    let started = Instant::now();
+    let top_sellers = TopSellers::beside(cache)
+        .refill(&mut conn, &mut redis.clone())
+        .await?;
+    Ok(RebuildReport {
+        events,
+        rows: 0,
+        products: u64::try_from(products).unwrap_or_default(),
+        orders: u64::try_from(orders).unwrap_or_default(),
+        top_sellers,
+        cleared_documents,
+        replay_duration,
+        cache_duration: started.elapsed(),
+    })
+}
+
+/// Replays every event of `M`'s stream type into its truncated tables; returns how many.
+async fn replay_model<M: ReadModel>(
+    conn: &mut PgConnection,
+    limits: RebuildLimits,
+) -> Result<u64, RebuildError> {
     let batch_size = limits.batch_size.max(1);
-    let mut states = States::default();
+    let mut states = States::<M>::default();
     let mut position = 0;
     let mut events = 0;
     loop {
-        let batch = sql::load_events_after(&mut conn, STREAM_TYPE, position, batch_size).await?;
+        let batch = store::load_events_after(conn, M::STREAM_TYPE, position, batch_size).await?;
         let Some(last) = batch.last() else {
             break;
         };
         position = last.position;
-        states.apply(&mut conn, &batch).await?;
+        states.apply(conn, &batch).await?;
         events += batch.len() as u64;
         if states.rows.len() >= limits.users_in_memory {
-            states.flush(&mut conn, batch_size).await?;
+            states.flush(conn, batch_size).await?;
         }
         if (batch.len() as i64) < batch_size {
             break;
         }
     }
-    states.flush(&mut conn, batch_size).await?;
-    Ok((events, cleared, started.elapsed()))
+    states.flush(conn, batch_size).await?;
+    Ok(events)
 }
 
 /// The rows being rebuilt, in memory.
-#[derive(Default)]
-struct States {
-    rows: HashMap<Uuid, Option<UserRow>>,
+struct States<M: ReadModel> {
+    rows: HashMap<Uuid, Option<M::Row>>,
     /// Whether anything was flushed: until then the truncated table has no row to load.
     flushed: bool,
 }
 
-impl States {
+impl<M: ReadModel> Default for States<M> {
+    fn default() -> Self {
+        Self {
+            rows: HashMap::new(),
+            flushed: false,
+        }
+    }
+}
+
+impl<M: ReadModel> States<M> {
     /// Applies a batch of events in position order over the rows they touch.
     async fn apply(&mut self, conn: &mut PgConnection, events: &[EventEnvelope]) -> Result<(), RebuildError> {
         if self.flushed {
@@ -172,33 +227,34 @@ impl States {
                 .collect();
             unknown.sort_unstable();
             unknown.dedup();
-            for row in sql::load_rows(conn, &unknown).await? {
-                self.rows.insert(row.id, Some(row));
+            for row in M::load_rows(conn, &unknown).await? {
+                self.rows.insert(M::id(&row), Some(row));
             }
         }
         for event in events {
             let state = self.rows.entry(event.stream_id).or_default();
-            let version = state.as_ref().map_or(0, |row| row.version);
+            let version = state.as_ref().map_or(0, M::version);
             if event.stream_version <= version {
                 continue;
             }
             if event.stream_version > version + 1 {
                 // Earlier events of this stream committed after the scan passed them.
                 let missing =
-                    sql::load_stream_range(conn, event.stream_id, version, event.stream_version - 1).await?;
-                *state = missing.iter().fold(state.take(), evolve);
+                    store::load_stream_range(conn, event.stream_id, version, event.stream_version - 1)
+                        .await?;
+                *state = missing.iter().fold(state.take(), M::evolve);
             }
-            *state = evolve(state.take(), event);
+            *state = M::evolve(state.take(), event);
         }
         Ok(())
     }
 
     /// Writes every row held, `chunk` rows per transaction, and forgets them.
     async fn flush(&mut self, conn: &mut PgConnection, chunk: i64) -> Result<(), RebuildError> {
-        let rows: Vec<&UserRow> = self.rows.values().filter_map(Option::as_ref).collect();
+        let rows: Vec<&M::Row> = self.rows.values().filter_map(Option::as_ref).collect();
         for part in rows.chunks(usize::try_from(chunk).unwrap_or(1)) {
             let mut tx = conn.begin().await?;
-            sql::upsert_rows(&mut tx, part).await?;
+            M::upsert_rows(&mut tx, part).await?;
             tx.commit().await?;
         }
         self.rows.clear();

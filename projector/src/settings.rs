@@ -19,11 +19,12 @@ pub struct Settings {
     pub port: u16,
     /// `CACHE_TTL_SECONDS` (3600): lifetime of the Redis documents the projector writes.
     pub cache_ttl: Duration,
-    /// `PROJECTOR_CONCURRENCY` (8): messages projected at once by one replica. Events of one
-    /// user stay in order whatever the value: the row lock and version check serialise them.
+    /// `PROJECTOR_CONCURRENCY` (8): messages projected at once by each projection's consumer
+    /// in one replica. Events of one stream stay in order whatever the value: the row lock
+    /// and version check serialise them.
     pub concurrency: usize,
     /// `PROJECTOR_REBUILD_BATCH_SIZE` (5000) and `PROJECTOR_REBUILD_USERS_IN_MEMORY`
-    /// (100000): how much a rebuild reads and holds at once.
+    /// (100000, rows of any one projection): how much a rebuild reads and holds at once.
     pub rebuild: RebuildLimits,
 }
 
@@ -80,13 +81,17 @@ impl Settings {
         })
     }
 
-    /// Postgres connections this process needs: one per message in flight, plus a few for
-    /// the HTTP endpoints and readiness checks.
+    /// Postgres connections this process needs: one per message in flight in each of the
+    /// [`Settings::CONSUMERS`] consumers, plus a few for the HTTP endpoints and readiness checks.
     pub fn max_db_connections(&self) -> u32 {
         u32::try_from(self.concurrency)
             .unwrap_or(u32::MAX)
+            .saturating_mul(Self::CONSUMERS)
             .saturating_add(4)
     }
+
+    /// Durable consumers (projections) one replica runs.
+    pub const CONSUMERS: u32 = 3;
 }
 
 fn invalid(name: &str, reason: &str) -> ConfigError {

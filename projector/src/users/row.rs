@@ -1,6 +1,7 @@
 //! One row of `users_view` and how an event changes it: a pure fold shared by the live
 //! projection and the rebuild, so both produce the same table.
 
+use crate::store;
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::user::UserEvent;
@@ -60,15 +61,7 @@ impl UserRow {
 pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRow> {
     let event = UserEvent::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data);
     if let Err(error) = &event {
-        tracing::warn!(
-            event.id = %envelope.id,
-            event.type = %envelope.event_type,
-            event.schema_version = envelope.schema_version,
-            stream.id = %envelope.stream_id,
-            stream.version = envelope.stream_version,
-            reason = unreadable_reason(error),
-            "event not understood; version advanced without changes"
-        );
+        store::log_unreadable(envelope, error);
     }
     let Some(mut row) = state else {
         return match event {
@@ -83,12 +76,7 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
                 deleted_at: None,
             }),
             _ => {
-                tracing::warn!(
-                    event.id = %envelope.id,
-                    event.type = %envelope.event_type,
-                    stream.id = %envelope.stream_id,
-                    "event of an unregistered user ignored"
-                );
+                store::log_before_creation(envelope);
                 None
             }
         };
@@ -114,15 +102,6 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
         }
     }
     Some(row)
-}
-
-/// A label for the log; the decoder's own message may quote personal data.
-fn unreadable_reason(error: &domain::EventDecodeError) -> &'static str {
-    match error {
-        domain::EventDecodeError::UnknownType(_) => "unknown event type",
-        domain::EventDecodeError::UnsupportedVersion { .. } => "unsupported schema version",
-        domain::EventDecodeError::Malformed { .. } => "malformed payload",
-    }
 }
 
 #[cfg(test)]

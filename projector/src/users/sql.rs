@@ -1,29 +1,10 @@
-//! The SQL of the users projection: rows of `users_view`, events of one stream from the
-//! store, and the advisory lock that keeps live projection and rebuild apart.
+//! The SQL of the users projection: rows of `users_view`.
 
 use super::row::{ROW_COLUMNS, UserRow};
-use crate::ProjectionError;
-use eventstore::EventEnvelope;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
-
-/// Advisory lock key of the users projection: live transactions hold it shared, a rebuild
-/// holds it exclusively, so a rebuild never interleaves with live writes.
-pub const PROJECTION_LOCK: i64 = 0x7573_6572_735f_7631;
-
-const EVENT_COLUMNS: &str = "id, event_type, schema_version, stream_type, stream_id, stream_version, \
-     position, occurred_at, correlation_id, causation_id, actor_id, data";
-
-/// Waits until no rebuild runs, then keeps rebuilds out until the transaction ends.
-pub async fn share_projection_lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-        .bind(PROJECTION_LOCK)
-        .execute(conn)
-        .await
-        .map(|_| ())
-}
 
 /// The user's row, locked until the transaction ends.
 pub async fn lock_row(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
@@ -101,65 +82,4 @@ pub async fn upsert_rows(conn: &mut PgConnection, rows: &[&UserRow]) -> Result<(
     .execute(conn)
     .await
     .map(|_| ())
-}
-
-/// The events of one stream with `after < version <= upto` from the store (the source of
-/// truth), in order. Every one of them committed before the event at `upto` was appended,
-/// so a hole means the store is inconsistent: an error, never a silent skip.
-pub async fn load_stream_range(
-    conn: &mut PgConnection,
-    stream_id: Uuid,
-    after: i64,
-    upto: i64,
-) -> Result<Vec<EventEnvelope>, ProjectionError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events
-         WHERE stream_id = $1 AND stream_version > $2 AND stream_version <= $3
-         ORDER BY stream_version"
-    );
-    let events = sqlx::query_as::<_, EventEnvelope>(&sql)
-        .bind(stream_id)
-        .bind(after)
-        .bind(upto)
-        .fetch_all(conn)
-        .await?;
-    let contiguous = events
-        .iter()
-        .zip(after + 1..)
-        .all(|(event, expected)| event.stream_version == expected);
-    if !contiguous || events.len() as i64 != upto - after {
-        return Err(ProjectionError::MissingEvents {
-            stream_id,
-            after,
-            upto,
-        });
-    }
-    Ok(events)
-}
-
-/// Whether the store holds an event with this id.
-pub async fn event_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE id = $1)")
-        .bind(id)
-        .fetch_one(conn)
-        .await
-}
-
-/// Events of one stream type after `position`, in position order.
-pub async fn load_events_after(
-    conn: &mut PgConnection,
-    stream_type: &str,
-    position: i64,
-    limit: i64,
-) -> Result<Vec<EventEnvelope>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_type = $1 AND position > $2
-         ORDER BY position LIMIT $3"
-    );
-    sqlx::query_as::<_, EventEnvelope>(&sql)
-        .bind(stream_type)
-        .bind(position)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
 }

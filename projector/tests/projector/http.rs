@@ -38,20 +38,34 @@ async fn projections_endpoint_shows_backlog_and_row_counts_only() {
         env.append(Uuid::now_v7(), 0, &[registered(&email(), "Ada", Role::User)])
             .await;
     }
+    let (mug, _) = env.create_product("Mug", 1250, 10).await;
+    let (tea, _) = env.create_product("Tea", 499, 10).await;
+    env.place_order(&[(mug, 1), (tea, 2)]).await;
     env.publish_outbox().await;
 
-    let body = eventually(WAIT, "three rows and an idle consumer", || async {
+    let expected = [
+        ("users", "projector-users", 3),
+        ("products", "projector-products", 2),
+        ("orders", "projector-orders", 1),
+    ];
+    let body = eventually(WAIT, "every row and idle consumers", || async {
         let (status, body) = get(&projector.url("/api/v1/projections")).await;
-        let users = &body["data"][0];
-        (status == 200 && users["rows"] == 3 && users["numPending"] == 0 && users["numAckPending"] == 0)
-            .then_some(body)
+        let done = expected.iter().enumerate().all(|(i, (_, _, rows))| {
+            let projection = &body["data"][i];
+            projection["rows"] == *rows && projection["numPending"] == 0 && projection["numAckPending"] == 0
+        });
+        (status == 200 && done).then_some(body)
     })
     .await;
-    let users = &body["data"][0];
-    assert_eq!(users["name"], "users");
-    assert_eq!(users["consumer"], "projector-users");
-    assert_eq!(users["numRedelivered"], 0);
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(3));
+    for (i, (name, consumer, _)) in expected.iter().enumerate() {
+        let projection = &body["data"][i];
+        assert_eq!(projection["name"], *name);
+        assert_eq!(projection["consumer"], *consumer);
+        assert_eq!(projection["numRedelivered"], 0);
+    }
     assert!(!body.to_string().contains("Ada"), "no user data");
+    assert!(!body.to_string().contains("Mug"), "no product data");
     assert!(body["meta"]["requestId"].is_string());
 
     let (status, body) = get(&projector.url("/api/v1/nothing")).await;

@@ -6,4 +6,8 @@ mod http;
 mod live;
 mod rebuild;
 mod scripts;
+mod shop;
+mod shop_rebuild;
+mod shop_scripts;
+mod shop_support;
 mod support;

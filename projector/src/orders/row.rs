@@ -1,0 +1,233 @@
+//! One order of `orders_view` with its `order_lines_view` lines, how an order event
+//! changes it, and the units it counts towards its products' `units_sold`.
+
+use crate::store;
+use chrono::{DateTime, Utc};
+use domain::DomainEvent;
+use domain::order::OrderEvent;
+use eventstore::EventEnvelope;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// `status` of a placed order.
+pub const PLACED: &str = "placed";
+/// `status` of a cancelled order.
+pub const CANCELLED: &str = "cancelled";
+
+/// An order as stored in `orders_view`, with its lines.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrderRow {
+    /// Order id (the stream id).
+    pub id: Uuid,
+    /// The owner.
+    pub user_id: Uuid,
+    /// `placed` or `cancelled`.
+    pub status: String,
+    /// Sum of the line totals, minor units.
+    pub total_cents: i64,
+    /// ISO 4217 currency of every line.
+    pub currency: String,
+    /// Number of lines.
+    pub line_count: i32,
+    /// Stream version of the last event applied: the projection's checkpoint for this order.
+    pub version: i64,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+    /// When the last applied event occurred.
+    pub updated_at: DateTime<Utc>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Its lines in order (written once, with the order).
+    #[sqlx(skip)]
+    pub lines: Vec<OrderLineRow>,
+}
+
+/// One line of `order_lines_view`: the product as it was when the order was placed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrderLineRow {
+    /// Index of the line in the `order.placed` event, from 0.
+    pub line_no: i32,
+    /// The product.
+    pub product_id: Uuid,
+    /// Its SKU then.
+    pub sku: String,
+    /// Its name then.
+    pub name: String,
+    /// Units.
+    pub quantity: i64,
+    /// Unit price then, minor units.
+    pub unit_price_cents: i64,
+    /// `quantity × unit_price_cents`.
+    pub line_total_cents: i64,
+}
+
+/// The stream type this projection reads.
+pub const STREAM_TYPE: &str = OrderEvent::STREAM_TYPE;
+
+/// Columns of `orders_view` in [`OrderRow`] order (without the lines).
+pub const ROW_COLUMNS: &str = "id, user_id, status, total_cents, currency, line_count, version, \
+     placed_at, updated_at, cancelled_at";
+
+/// Columns of `order_lines_view` in [`OrderLineRow`] order (without the order id).
+pub const LINE_COLUMNS: &str = "line_no, product_id, sku, name, quantity, unit_price_cents, line_total_cents";
+
+impl OrderRow {
+    /// Units this order counts towards each product's `units_sold`: its lines while placed,
+    /// nothing once cancelled.
+    pub fn units(&self) -> impl Iterator<Item = (Uuid, i64)> + '_ {
+        let counted = self.status == PLACED;
+        self.lines
+            .iter()
+            .filter(move |_| counted)
+            .map(|line| (line.product_id, line.quantity))
+    }
+
+    /// The product ids of its lines.
+    pub fn product_ids(&self) -> Vec<Uuid> {
+        self.lines.iter().map(|line| line.product_id).collect()
+    }
+}
+
+/// How `units_sold` changes per product when an order goes from `before` to `after`,
+/// in product id order, without zeros.
+pub fn units_delta(before: Option<&OrderRow>, after: &OrderRow) -> Vec<(Uuid, i64)> {
+    let mut delta: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (product, units) in after.units() {
+        *delta.entry(product).or_default() += units;
+    }
+    for (product, units) in before.into_iter().flat_map(OrderRow::units) {
+        *delta.entry(product).or_default() -= units;
+    }
+    delta.into_iter().filter(|(_, units)| *units != 0).collect()
+}
+
+/// Applies the next event of an order's stream (its version must be the row's + 1; the
+/// caller checks). An event this code cannot read advances the version only, and is logged.
+pub fn evolve(state: Option<OrderRow>, envelope: &EventEnvelope) -> Option<OrderRow> {
+    let event = OrderEvent::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data);
+    if let Err(error) = &event {
+        store::log_unreadable(envelope, error);
+    }
+    let Some(mut row) = state else {
+        return match event {
+            Ok(OrderEvent::Placed {
+                user_id,
+                lines,
+                total_cents,
+                currency,
+            }) => Some(OrderRow {
+                id: envelope.stream_id,
+                user_id,
+                status: PLACED.to_owned(),
+                total_cents,
+                currency: currency.as_str().to_owned(),
+                line_count: i32::try_from(lines.len()).unwrap_or(i32::MAX),
+                version: envelope.stream_version,
+                placed_at: envelope.occurred_at,
+                updated_at: envelope.occurred_at,
+                cancelled_at: None,
+                lines: lines
+                    .into_iter()
+                    .zip(0..)
+                    .map(|(line, line_no)| OrderLineRow {
+                        line_no,
+                        product_id: line.product_id,
+                        sku: line.sku,
+                        name: line.name,
+                        quantity: line.quantity,
+                        unit_price_cents: line.unit_price_cents,
+                        line_total_cents: line.line_total_cents,
+                    })
+                    .collect(),
+            }),
+            _ => {
+                store::log_before_creation(envelope);
+                None
+            }
+        };
+    };
+    row.version = envelope.stream_version;
+    row.updated_at = envelope.occurred_at;
+    match event {
+        Ok(OrderEvent::Cancelled) if row.status == PLACED => {
+            row.status = CANCELLED.to_owned();
+            row.cancelled_at = Some(envelope.occurred_at);
+        }
+        // A second placement or cancellation cannot be decided: the order stays as it is.
+        Ok(_) | Err(_) => {}
+    }
+    Some(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn envelope(version: i64, event_type: &str, data: Value) -> EventEnvelope {
+        EventEnvelope {
+            id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            stream_type: "order".into(),
+            stream_id: Uuid::nil(),
+            stream_version: version,
+            position: version,
+            occurred_at: Utc::now(),
+            correlation_id: None,
+            causation_id: None,
+            actor_id: None,
+            data,
+        }
+    }
+
+    fn line(product: Uuid, quantity: i64) -> Value {
+        json!({"productId": product, "sku": "SKU", "name": "Thing", "quantity": quantity,
+               "unitPriceCents": 100, "lineTotalCents": quantity * 100})
+    }
+
+    fn placed(lines: Vec<Value>) -> EventEnvelope {
+        let total: i64 = lines
+            .iter()
+            .map(|l| l["lineTotalCents"].as_i64().unwrap_or(0))
+            .sum();
+        envelope(
+            1,
+            "order.placed",
+            json!({"userId": Uuid::now_v7(), "lines": lines, "totalCents": total, "currency": "EUR"}),
+        )
+    }
+
+    #[test]
+    fn placing_counts_units_and_cancelling_takes_them_back() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let placed = evolve(None, &placed(vec![line(b, 2), line(a, 3)])).expect("a row");
+        assert_eq!(
+            (placed.status.as_str(), placed.line_count, placed.total_cents),
+            ("placed", 2, 500)
+        );
+        assert_eq!(placed.lines[1].line_no, 1);
+        assert_eq!(units_delta(None, &placed), vec![(a, 3), (b, 2)]);
+
+        let cancelled =
+            evolve(Some(placed.clone()), &envelope(2, "order.cancelled", json!({}))).expect("a row");
+        assert_eq!(cancelled.status, "cancelled");
+        assert!(cancelled.cancelled_at.is_some());
+        assert_eq!(units_delta(Some(&placed), &cancelled), vec![(a, -3), (b, -2)]);
+        assert_eq!(units_delta(None, &cancelled), vec![]);
+    }
+
+    #[test]
+    fn a_second_cancellation_changes_nothing_but_the_version() {
+        let placed = evolve(None, &placed(vec![line(Uuid::from_u128(1), 1)]));
+        let once = evolve(placed, &envelope(2, "order.cancelled", json!({}))).expect("a row");
+        let twice = evolve(Some(once.clone()), &envelope(3, "order.cancelled", json!({}))).expect("a row");
+        assert_eq!((twice.version, twice.cancelled_at), (3, once.cancelled_at));
+        assert_eq!(units_delta(Some(&once), &twice), vec![]);
+    }
+
+    #[test]
+    fn a_cancellation_before_placement_creates_nothing() {
+        assert!(evolve(None, &envelope(1, "order.cancelled", json!({}))).is_none());
+    }
+}

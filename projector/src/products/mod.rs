@@ -1,0 +1,97 @@
+//! The products projection: `products_view` in Postgres, built from the `product` stream.
+//! Its `units_sold` column belongs to the orders projection (see [`sql`]); once a row is
+//! created, its best-seller score in Redis is written too.
+
+mod row;
+pub mod sql;
+
+use crate::consumer::LiveProjection;
+use crate::model::{Projected, ReadModel};
+use crate::top::TopSellers;
+use eventstore::EventEnvelope;
+use runtime::RedisHandle;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+pub use row::{ProductRow, ROW_COLUMNS, STREAM_TYPE, evolve};
+
+/// Durable JetStream consumer of the products projection, shared by every replica.
+pub const CONSUMER: &str = "projector-products";
+
+/// Name of the projection in `GET /api/v1/projections`.
+pub const NAME: &str = "products";
+
+/// The `products_view` read model.
+pub struct Products;
+
+impl ReadModel for Products {
+    type Row = ProductRow;
+    const STREAM_TYPE: &'static str = STREAM_TYPE;
+    const TABLES: &'static [&'static str] = &["products_view"];
+
+    fn id(row: &ProductRow) -> Uuid {
+        row.id
+    }
+
+    fn version(row: &ProductRow) -> i64 {
+        row.version
+    }
+
+    fn evolve(state: Option<ProductRow>, envelope: &EventEnvelope) -> Option<ProductRow> {
+        evolve(state, envelope)
+    }
+
+    async fn lock_row(conn: &mut PgConnection, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
+        sql::lock_row(conn, id).await
+    }
+
+    async fn insert_row(conn: &mut PgConnection, row: &mut ProductRow) -> Result<bool, sqlx::Error> {
+        sql::insert_row(conn, row).await
+    }
+
+    async fn update_row(
+        conn: &mut PgConnection,
+        _before: &ProductRow,
+        after: &ProductRow,
+    ) -> Result<(), sqlx::Error> {
+        sql::update_row(conn, after).await
+    }
+
+    async fn load_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ProductRow>, sqlx::Error> {
+        sql::load_rows(conn, ids).await
+    }
+
+    async fn upsert_rows(conn: &mut PgConnection, rows: &[&ProductRow]) -> Result<(), sqlx::Error> {
+        sql::upsert_rows(conn, rows).await
+    }
+}
+
+/// The live products projection: a product's creation may bring units sold by orders
+/// projected before it, so its best-seller score is written then (and again when the
+/// creation is redelivered, which heals a write lost to a crash).
+pub struct ProductsProjection {
+    pool: PgPool,
+    redis: RedisHandle,
+    top: TopSellers,
+}
+
+impl ProductsProjection {
+    /// Writes scores through `redis` into `top`, reading them from `pool`.
+    pub fn new(pool: PgPool, redis: RedisHandle, top: TopSellers) -> Self {
+        Self { pool, redis, top }
+    }
+}
+
+impl LiveProjection for ProductsProjection {
+    type Model = Products;
+    const NAME: &'static str = NAME;
+    const CONSUMER: &'static str = CONSUMER;
+
+    async fn after_commit(&self, envelope: &EventEnvelope, projected: &Projected<ProductRow>) {
+        if projected.created || (envelope.stream_version == 1 && projected.row.is_some()) {
+            self.top
+                .sync(&self.pool, &self.redis, &[envelope.stream_id])
+                .await;
+        }
+    }
+}
