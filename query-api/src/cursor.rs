@@ -1,24 +1,36 @@
 //! Opaque cursors for keyset pagination: base64url (no padding) of a small JSON document
-//! holding the position of the last row served and the scope (sort, order, filters) it
-//! was made for. A cursor only continues the listing it came from.
+//! holding the list it belongs to, the position of the last row served and the scope
+//! (sort, order, filters) it was made for. A cursor only continues the listing it came
+//! from.
 //!
 //! Cursors are not signed: editing one can only move the reader's own position in a
-//! list they are allowed to read anyway.
+//! list they are allowed to read anyway (the scope of a per-user list names the user).
 
-use crate::listing::{ListScope, Position};
+use crate::pagination::{Position, SortKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Longest accepted cursor; real ones are far shorter.
-const MAX_CURSOR_LEN: usize = 1024;
+/// Longest accepted cursor: room for a 100-character `q` and a 200-character product
+/// name as sort key, in any script; real ones are mostly far shorter.
+const MAX_CURSOR_LEN: usize = 4096;
 /// Format version written into every cursor.
 const FORMAT: u8 = 1;
+
+/// What a list binds its cursors to: its sort, order and filters.
+pub trait CursorScope: Serialize + DeserializeOwned + PartialEq {
+    /// Names the list, so a cursor of one list is refused by another.
+    const LIST: &'static str;
+
+    /// Whether `key` has the type of this scope's sort column.
+    fn fits(&self, key: &SortKey) -> bool;
+}
 
 /// Why a cursor was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
-    /// Not a cursor this API made.
+    /// Not a cursor this API made for this list.
     #[error("is not a valid cursor")]
     Malformed,
     /// Made for another sort, order or filter.
@@ -26,26 +38,36 @@ pub enum CursorError {
     OtherScope,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Document {
+#[derive(Serialize)]
+struct DocumentRef<'a, S> {
     v: u8,
-    scope: ListScope,
+    list: &'a str,
+    scope: &'a S,
+    after: &'a Position,
+}
+
+#[derive(Deserialize)]
+struct Document<S> {
+    v: u8,
+    list: String,
+    scope: S,
     after: Position,
 }
 
 /// The cursor continuing `scope` after `after`.
-pub fn encode(scope: &ListScope, after: &Position) -> String {
-    let document = Document {
+pub fn encode<S: CursorScope>(scope: &S, after: &Position) -> String {
+    let document = DocumentRef {
         v: FORMAT,
-        scope: scope.clone(),
-        after: after.clone(),
+        list: S::LIST,
+        scope,
+        after,
     };
     let json = serde_json::to_vec(&document).expect("a cursor document always serialises");
     URL_SAFE_NO_PAD.encode(json)
 }
 
 /// The position in `raw`, provided it was made for `scope`.
-pub fn decode(raw: &str, scope: &ListScope) -> Result<Position, CursorError> {
+pub fn decode<S: CursorScope>(raw: &str, scope: &S) -> Result<Position, CursorError> {
     if raw.len() > MAX_CURSOR_LEN {
         return Err(CursorError::Malformed);
     }
@@ -54,8 +76,8 @@ pub fn decode(raw: &str, scope: &ListScope) -> Result<Position, CursorError> {
     if contains_nul(&value) {
         return Err(CursorError::Malformed);
     }
-    let document: Document = serde_json::from_value(value).map_err(|_| CursorError::Malformed)?;
-    if document.v != FORMAT || !document.after.fits(document.scope.sort) {
+    let document: Document<S> = serde_json::from_value(value).map_err(|_| CursorError::Malformed)?;
+    if document.v != FORMAT || document.list != S::LIST || !document.scope.fits(&document.after.key) {
         return Err(CursorError::Malformed);
     }
     if &document.scope != scope {
@@ -77,7 +99,8 @@ fn contains_nul(value: &serde_json::Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listing::{SortField, SortKey, SortOrder};
+    use crate::listing::{ListScope, SortField};
+    use crate::pagination::SortOrder;
     use chrono::{TimeZone, Utc};
     use domain::user::Role;
     use uuid::Uuid;
@@ -156,6 +179,24 @@ mod tests {
                 "{raw}"
             );
         }
-        assert_eq!(decode(&"A".repeat(2000), &scope()), Err(CursorError::Malformed));
+        assert_eq!(decode(&"A".repeat(5000), &scope()), Err(CursorError::Malformed));
+    }
+
+    /// A scope of another list with the same fields.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct OtherList(ListScope);
+
+    impl CursorScope for OtherList {
+        const LIST: &'static str = "other";
+
+        fn fits(&self, key: &SortKey) -> bool {
+            self.0.fits(key)
+        }
+    }
+
+    #[test]
+    fn a_cursor_of_another_list_is_malformed_even_with_an_equal_scope() {
+        let cursor = encode(&scope(), &position());
+        assert_eq!(decode(&cursor, &OtherList(scope())), Err(CursorError::Malformed));
     }
 }

@@ -1,6 +1,7 @@
 //! The query API: the read side of the CQRS backend. Serves users from the Redis copy of
 //! the read models, falling back to Postgres, to callers holding an access token it can
-//! verify but never mint.
+//! verify but never mint; the product catalogue and best sellers to anyone; and orders
+//! to their owners and administrators.
 //!
 //! `main` and the tests build the service the same way: [`Settings`] →
 //! [`Application::build`] → [`Application::run_until`], with [`router`] shared by both.
@@ -9,6 +10,9 @@ pub mod cursor;
 pub mod listing;
 pub mod lookup;
 pub mod openapi;
+pub mod orders;
+pub mod pagination;
+pub mod products;
 pub mod routes;
 pub mod settings;
 pub mod single_flight;
@@ -36,7 +40,12 @@ pub fn router(state: AppState) -> Router {
         });
     let http = state.http.clone();
     let app = Router::new()
-        .merge(routes::users::routes().with_state(state))
+        .merge(
+            routes::users::routes()
+                .merge(routes::products::routes())
+                .merge(routes::orders::routes())
+                .with_state(state),
+        )
         .merge(health_routes(Arc::new(readiness)))
         .merge(docs_routes(openapi::openapi()));
     harden(app, &http)

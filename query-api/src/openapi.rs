@@ -1,8 +1,11 @@
 //! The OpenAPI document served at `/openapi.json` (and `/docs`): every endpoint, the
 //! envelopes as they appear on the wire, and the bearer-token scheme.
 
-use crate::listing::{SortField, SortOrder};
-use crate::routes::users;
+use crate::listing::SortField;
+use crate::orders::{OrderLineView, OrderSort, OrderView};
+use crate::pagination::SortOrder;
+use crate::products::{ProductSort, ProductView, TopProduct};
+use crate::routes::{orders, products, users};
 use readmodels::users::UserView;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -52,6 +55,51 @@ pub struct ListMeta {
 pub struct UserListResponse {
     /// The users on this page.
     pub data: Vec<UserView>,
+    /// Request and pagination metadata.
+    pub meta: ListMeta,
+}
+
+/// A single product.
+#[derive(Serialize, ToSchema)]
+pub struct ProductResponse {
+    /// The product.
+    pub data: ProductView,
+    /// Request metadata.
+    pub meta: Meta,
+}
+
+/// A page of products.
+#[derive(Serialize, ToSchema)]
+pub struct ProductListResponse {
+    /// The products on this page.
+    pub data: Vec<ProductView>,
+    /// Request and pagination metadata.
+    pub meta: ListMeta,
+}
+
+/// The best sellers.
+#[derive(Serialize, ToSchema)]
+pub struct TopProductsResponse {
+    /// Most units sold first, ties by id.
+    pub data: Vec<TopProduct>,
+    /// Request metadata.
+    pub meta: Meta,
+}
+
+/// A single order.
+#[derive(Serialize, ToSchema)]
+pub struct OrderResponse {
+    /// The order with its lines.
+    pub data: OrderView,
+    /// Request metadata.
+    pub meta: Meta,
+}
+
+/// A page of orders.
+#[derive(Serialize, ToSchema)]
+pub struct OrderListResponse {
+    /// The orders on this page, each with its lines.
+    pub data: Vec<OrderView>,
     /// Request and pagination metadata.
     pub meta: ListMeta,
 }
@@ -112,15 +160,24 @@ fn health_ready() {}
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "query-api", description = "Read side of the CQRS backend: users from Redis and Postgres read models."),
-    paths(users::me, users::get_user, users::list_users, health_live, health_ready),
+    info(title = "query-api", description = "Read side of the CQRS backend: users, products, best sellers and orders from Redis and Postgres read models."),
+    paths(
+        users::me, users::get_user, users::list_users,
+        products::list_products, products::top_products, products::get_product,
+        orders::list_user_orders, orders::get_order,
+        health_live, health_ready
+    ),
     components(schemas(
         UserView, UserResponse, UserListResponse, Meta, ListMeta, Pagination, PagePage, CursorPage,
-        ErrorResponse, ErrorBody, FieldError, HealthResponse, HealthStatus, SortField, SortOrder
+        ErrorResponse, ErrorBody, FieldError, HealthResponse, HealthStatus, SortField, SortOrder,
+        ProductView, ProductResponse, ProductListResponse, ProductSort, TopProduct, TopProductsResponse,
+        OrderView, OrderLineView, OrderResponse, OrderListResponse, OrderSort
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "users", description = "Users as readers see them"),
+        (name = "products", description = "The public catalogue and best sellers (no token needed)"),
+        (name = "orders", description = "Orders with their lines, for their owner or an administrator"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -1,8 +1,9 @@
-//! What every handler shares: the Postgres pool, the Redis handle, the token verifier
-//! and the cached user reads. Cheap to clone (handles and `Arc`s only).
+//! What every handler shares: the Postgres pool, the Redis handle, the token verifier,
+//! the cached user reads and the best-seller ranking. Cheap to clone (handles and `Arc`s only).
 
 use crate::Settings;
 use crate::lookup::UserLookup;
+use crate::products::BestSellers;
 use auth::TokenVerifier;
 use axum::extract::FromRef;
 use readmodels::users::UserCache;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     /// Single-user reads through the cache.
     pub users: Arc<UserLookup>,
+    /// Best sellers from Redis, or Postgres when Redis cannot answer.
+    pub best_sellers: Arc<BestSellers>,
     /// Limits and policies applied by [`web::harden`].
     pub http: Arc<HttpSettings>,
 }
@@ -37,6 +40,11 @@ impl AppState {
                 redis.clone(),
                 cache,
                 settings.negative_cache_ttl,
+            )),
+            best_sellers: Arc::new(BestSellers::new(
+                pool.clone(),
+                redis.clone(),
+                &settings.redis_prefix,
             )),
             http: Arc::new(settings.http.clone()),
             pool,

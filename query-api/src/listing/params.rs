@@ -1,16 +1,11 @@
 //! The query string of `GET /api/v1/users` and its validation into a [`ListRequest`].
 //! Every refusal names the parameters at fault (answered 400 `VALIDATION_ERROR`).
 
-use super::{
-    DEFAULT_PAGE_SIZE, ListRequest, ListScope, MAX_PAGE_SIZE, MAX_QUERY_CHARS, SortField, SortOrder, Window,
-};
-use crate::cursor;
+use super::{ListRequest, ListScope, SortField, SortOrder};
+use crate::pagination::{Paging, search_text};
 use domain::user::Role;
 use serde::Deserialize;
 use web::FieldError;
-
-/// How the two pagination modes are asked for.
-const MODES: &str = "use either page mode (page, perPage) or cursor mode (cursor, limit)";
 
 /// Query parameters of the user list. Cursor mode when `cursor` or `limit` is present,
 /// page mode otherwise; the two cannot be mixed.
@@ -50,77 +45,30 @@ impl ListUsersParams {
     /// parameter at fault.
     pub fn validate(self) -> Result<ListRequest, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let q = self.q.filter(|q| !q.is_empty());
-        if q.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
-            errors.push(FieldError::new(
-                "q",
-                format!("must be at most {MAX_QUERY_CHARS} characters"),
-            ));
-        }
         let scope = ListScope {
             sort: self.sort.unwrap_or_default(),
             order: self.order.unwrap_or_default(),
             role: self.role,
-            q,
+            q: search_text(self.q, &mut errors),
         };
-        let page_param = self.page.map(|_| "page").or(self.per_page.map(|_| "perPage"));
-        let cursor_param = self
-            .cursor
-            .as_ref()
-            .map(|_| "cursor")
-            .or(self.limit.map(|_| "limit"));
-        let window = match (page_param, cursor_param) {
-            (Some(page_param), Some(cursor_param)) => {
-                errors.push(FieldError::new(
-                    cursor_param,
-                    format!("cannot be combined with `{page_param}`: {MODES}"),
-                ));
-                None
-            }
-            (_, None) => {
-                let page = self.page.unwrap_or(1);
-                if page == 0 {
-                    errors.push(FieldError::new("page", "must be at least 1"));
-                }
-                let per_page = page_size("perPage", self.per_page, &mut errors);
-                Some(Window::Page { page, per_page })
-            }
-            (None, Some(_)) => {
-                let limit = page_size("limit", self.limit, &mut errors);
-                let after = match self.cursor.as_deref().map(|raw| cursor::decode(raw, &scope)) {
-                    None => None,
-                    Some(Ok(after)) => Some(after),
-                    Some(Err(error)) => {
-                        errors.push(FieldError::new("cursor", error.to_string()));
-                        None
-                    }
-                };
-                Some(Window::Cursor { after, limit })
-            }
+        let paging = Paging {
+            page: self.page,
+            per_page: self.per_page,
+            cursor: self.cursor.as_deref(),
+            limit: self.limit,
         };
-        match window {
+        match paging.window(&scope, &mut errors) {
             Some(window) if errors.is_empty() => Ok(ListRequest { scope, window }),
             _ => Err(errors),
         }
     }
 }
 
-/// A page size within 1..=100, default 20.
-fn page_size(field: &str, value: Option<u32>, errors: &mut Vec<FieldError>) -> u32 {
-    let value = value.unwrap_or(DEFAULT_PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&value) {
-        errors.push(FieldError::new(
-            field,
-            format!("must be between 1 and {MAX_PAGE_SIZE}"),
-        ));
-    }
-    value
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listing::{Position, SortKey};
+    use crate::cursor;
+    use crate::listing::{Position, SortKey, Window};
     use uuid::Uuid;
 
     /// The fields the parameters are refused for.

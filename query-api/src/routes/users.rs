@@ -1,16 +1,16 @@
 //! `GET /api/v1/me`, `GET /api/v1/users/{id}` and `GET /api/v1/users`.
 
-use crate::cursor;
-use crate::listing::{self, ListUsersParams, Listing};
+use super::versioned;
+use crate::listing::{self, ListUsersParams};
 use crate::openapi::{ErrorResponse, UserListResponse, UserResponse};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use uuid::Uuid;
-use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser, CursorPage, PagePage};
+use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser};
 
 /// Single users may be stored by the client but must be revalidated (with `If-None-Match`).
 const SINGLE_USER_CACHE_CONTROL: &str = "private, no-cache";
@@ -101,23 +101,7 @@ pub async fn list_users(
     let listing = listing::list_users(&state.pool, &request)
         .await
         .map_err(ApiError::internal)?;
-    Ok(match listing {
-        Listing::Page {
-            page,
-            per_page,
-            users,
-            total,
-        } => ApiResponse::ok(users).pagination(PagePage {
-            page,
-            per_page,
-            total,
-            total_pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
-        }),
-        Listing::Cursor { users, next } => ApiResponse::ok(users).pagination(CursorPage {
-            has_more: next.is_some(),
-            next_cursor: next.map(|after| cursor::encode(&request.scope, &after)),
-        }),
-    })
+    Ok(listing.into_response(&request.scope))
 }
 
 /// A live user with its `ETag`, or 304 when the client's `If-None-Match` names it.
@@ -128,60 +112,5 @@ async fn single_user(state: &AppState, id: Uuid, headers: &HeaderMap) -> Result<
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    if matches_etag(headers, user.version) {
-        let etag = HeaderValue::from_str(&format!("\"{}\"", user.version))
-            .expect("a quoted integer is a valid header value");
-        let headers = [
-            (header::ETAG, etag),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(SINGLE_USER_CACHE_CONTROL),
-            ),
-        ];
-        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
-    }
-    Ok(ApiResponse::ok(&user)
-        .etag(user.version)
-        .header(header::CACHE_CONTROL, SINGLE_USER_CACHE_CONTROL)
-        .into_response())
-}
-
-/// Whether `If-None-Match` lists the current version (weak comparison, `*` matches all).
-fn matches_etag(headers: &HeaderMap, version: i64) -> bool {
-    let current = format!("\"{version}\"");
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn if_none_match(values: &[&str]) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for value in values {
-            headers.append(
-                header::IF_NONE_MATCH,
-                HeaderValue::from_str(value).expect("header"),
-            );
-        }
-        headers
-    }
-
-    #[test]
-    fn if_none_match_compares_quoted_versions_weakly() {
-        assert!(matches_etag(&if_none_match(&["\"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["W/\"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["\"1\", \"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["\"1\"", "\"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["*"]), 3));
-        assert!(!matches_etag(&if_none_match(&["\"2\""]), 3));
-        assert!(!matches_etag(&if_none_match(&["3"]), 3));
-        assert!(!matches_etag(&HeaderMap::new(), 3));
-    }
+    Ok(versioned(headers, &user, user.version, SINGLE_USER_CACHE_CONTROL))
 }

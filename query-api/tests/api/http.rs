@@ -77,6 +77,11 @@ async fn the_openapi_document_describes_every_endpoint_and_docs_are_served() {
         "/api/v1/me",
         "/api/v1/users",
         "/api/v1/users/{id}",
+        "/api/v1/users/{id}/orders",
+        "/api/v1/products",
+        "/api/v1/products/top",
+        "/api/v1/products/{id}",
+        "/api/v1/orders/{id}",
         "/health/live",
         "/health/ready",
     ] {
@@ -92,7 +97,54 @@ async fn the_openapi_document_describes_every_endpoint_and_docs_are_served() {
         parameters,
         ["page", "perPage", "cursor", "limit", "role", "q", "sort", "order"]
     );
-    for schema in ["UserView", "UserResponse", "UserListResponse", "ErrorResponse"] {
+    let parameters = |path: &str| -> Vec<String> {
+        document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        parameters("/api/v1/products"),
+        [
+            "page",
+            "perPage",
+            "cursor",
+            "limit",
+            "q",
+            "minPriceCents",
+            "maxPriceCents",
+            "inStock",
+            "sort",
+            "order"
+        ]
+    );
+    assert_eq!(parameters("/api/v1/products/top"), ["limit"]);
+    assert_eq!(
+        parameters("/api/v1/users/{id}/orders"),
+        [
+            "id", "page", "perPage", "cursor", "limit", "status", "sort", "order"
+        ]
+    );
+    // The catalogue is public; orders need a token.
+    assert!(document["paths"]["/api/v1/products"]["get"]["security"].is_null());
+    assert!(document["paths"]["/api/v1/orders/{id}"]["get"]["security"].is_array());
+    for schema in [
+        "UserView",
+        "UserResponse",
+        "UserListResponse",
+        "ErrorResponse",
+        "ProductView",
+        "ProductResponse",
+        "ProductListResponse",
+        "TopProduct",
+        "TopProductsResponse",
+        "OrderView",
+        "OrderLineView",
+        "OrderResponse",
+        "OrderListResponse",
+    ] {
         assert!(document["components"]["schemas"][schema].is_object(), "{schema}");
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());

@@ -1,0 +1,105 @@
+//! `GET /api/v1/products`, `GET /api/v1/products/top` and `GET /api/v1/products/{id}`:
+//! the public catalogue, readable without a token.
+
+use super::versioned;
+use crate::openapi::{ErrorResponse, ProductListResponse, ProductResponse, TopProductsResponse};
+use crate::products::{self, ListProductsParams, TopProductsParams};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use uuid::Uuid;
+use web::{ApiError, ApiPath, ApiQuery, ApiResponse};
+
+/// Anyone may store a product, but must revalidate it (with `If-None-Match`).
+const PRODUCT_CACHE_CONTROL: &str = "public, no-cache";
+
+/// The product routes (the static `/top` wins over `/{id}`).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/products", get(list_products))
+        .route("/api/v1/products/top", get(top_products))
+        .route("/api/v1/products/{id}", get(get_product))
+}
+
+/// Lists the products on sale (retired ones are left out), in page mode (`page`,
+/// `perPage`) or cursor mode (`cursor`, `limit`; a request with either is in cursor
+/// mode).
+#[utoipa::path(
+    get,
+    path = "/api/v1/products",
+    tag = "products",
+    params(ListProductsParams),
+    responses(
+        (status = 200, description = "A page of products", body = ProductListResponse),
+        (status = 400, description = "A parameter is unknown, malformed or out of range", body = ErrorResponse),
+    )
+)]
+pub async fn list_products(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListProductsParams>,
+) -> Result<ApiResponse, ApiError> {
+    let request = params.validate().map_err(ApiError::validation)?;
+    let listing = products::list_products(&state.pool, &request)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(listing.into_response(&request.scope))
+}
+
+/// The best sellers by units in placed (not cancelled) orders, most first, ties by id.
+/// Ranked in Redis; answered from PostgreSQL alone, identically, when Redis is not
+/// available.
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/top",
+    tag = "products",
+    params(TopProductsParams),
+    responses(
+        (status = 200, description = "The best sellers", body = TopProductsResponse),
+        (status = 400, description = "`limit` is malformed or out of range, or a parameter is unknown", body = ErrorResponse),
+    )
+)]
+pub async fn top_products(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<TopProductsParams>,
+) -> Result<ApiResponse, ApiError> {
+    let limit = params.validate().map_err(ApiError::validation)?;
+    let top = state.best_sellers.top(limit).await.map_err(ApiError::internal)?;
+    Ok(ApiResponse::ok(top))
+}
+
+/// One product, also when retired (so old orders can link to it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/{id}",
+    tag = "products",
+    params(
+        ("id" = Uuid, Path, description = "Product id"),
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a copy the client holds"),
+    ),
+    responses(
+        (status = 200, description = "The product", body = ProductResponse,
+            headers(("ETag" = String, description = "Quoted stream version"))),
+        (status = 304, description = "The client's copy is current"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorResponse),
+        (status = 404, description = "Unknown product", body = ErrorResponse),
+    )
+)]
+pub async fn get_product(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let product = products::find_product(&state.pool, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("product"))?;
+    Ok(versioned(
+        &headers,
+        &product,
+        product.version,
+        PRODUCT_CACHE_CONTROL,
+    ))
+}
