@@ -179,7 +179,12 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
     );
 
     // Exactly one welcome email, and one JSON access-log line carrying the request id.
-    let to_ada = stack.smtp.messages().iter().filter(|m| m.to.contains(&"ada@example.com".to_owned())).count();
+    let to_ada = stack
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.to.contains(&"ada@example.com".to_owned()))
+        .count();
     assert_eq!(to_ada, 1, "exactly one welcome email");
     let log = stack.log("command-api");
     let line = log

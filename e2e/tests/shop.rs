@@ -30,7 +30,10 @@ async fn login(http: &reqwest::Client, stack: &Stack, email: &str, password: &st
 async fn an_order_reaches_the_mailbox_the_order_list_and_the_best_sellers_and_a_cancel_undoes_it() {
     let stack = Stack::start().await;
     let http = reqwest::Client::new();
-    let admin = login(&http, &stack, ADMIN_EMAIL, ADMIN_PASSWORD).await["accessToken"].as_str().expect("t").to_owned();
+    let admin = login(&http, &stack, ADMIN_EMAIL, ADMIN_PASSWORD).await["accessToken"]
+        .as_str()
+        .expect("t")
+        .to_owned();
 
     // The admin creates two products.
     let mut products = Vec::new();
@@ -55,7 +58,10 @@ async fn an_order_reaches_the_mailbox_the_order_list_and_the_best_sellers_and_a_
         .expect("register");
     assert_eq!(response.status(), 201);
     let user_id = data(response).await["id"].as_str().expect("id").to_owned();
-    let token = login(&http, &stack, "grace@example.com", "cobol1959x").await["accessToken"].as_str().expect("t").to_owned();
+    let token = login(&http, &stack, "grace@example.com", "cobol1959x").await["accessToken"]
+        .as_str()
+        .expect("t")
+        .to_owned();
     let response = http
         .post(format!("{}/api/v1/users/{user_id}/orders", stack.command))
         .bearer_auth(&token)
@@ -77,11 +83,20 @@ async fn an_order_reaches_the_mailbox_the_order_list_and_the_best_sellers_and_a_
             .find(|m| m.to.contains(&"grace@example.com".to_owned()) && m.data.contains("41.49"))
     })
     .await;
-    assert!(mail.data.contains("Product MUG-1") && mail.data.contains("EUR"), "{}", mail.data);
+    assert!(
+        mail.data.contains("Product MUG-1") && mail.data.contains("EUR"),
+        "{}",
+        mail.data
+    );
 
     // The order is in the user's list, and the mug leads the best sellers.
     let orders = eventually(WAIT, "the order in the user's order list", || async {
-        let response = http.get(format!("{}/api/v1/users/{user_id}/orders", stack.query)).bearer_auth(&token).send().await.ok()?;
+        let response = http
+            .get(format!("{}/api/v1/users/{user_id}/orders", stack.query))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?;
         let list = data(response).await;
         (list.as_array()?.len() == 1).then_some(list)
     })
@@ -89,14 +104,22 @@ async fn an_order_reaches_the_mailbox_the_order_list_and_the_best_sellers_and_a_
     assert_eq!(orders[0]["id"], order_id.as_str());
     assert_eq!(orders[0]["lines"][0]["name"], "Product MUG-1");
     eventually(WAIT, "the best sellers", || async {
-        let response = http.get(format!("{}/api/v1/products/top?limit=10", stack.query)).send().await.ok()?;
+        let response = http
+            .get(format!("{}/api/v1/products/top?limit=10", stack.query))
+            .send()
+            .await
+            .ok()?;
         let top = data(response).await;
         let first = top.as_array()?.first()?.clone();
         (first["id"] == products[0].as_str() && first["unitsSold"] == 3).then_some(())
     })
     .await;
     eventually(WAIT, "the stock taken in the query API", || async {
-        let response = http.get(format!("{}/api/v1/products/{}", stack.query, products[0])).send().await.ok()?;
+        let response = http
+            .get(format!("{}/api/v1/products/{}", stack.query, products[0]))
+            .send()
+            .await
+            .ok()?;
         (data(response).await["stock"] == 7).then_some(())
     })
     .await;
@@ -110,19 +133,39 @@ async fn an_order_reaches_the_mailbox_the_order_list_and_the_best_sellers_and_a_
         .expect("cancel");
     assert_eq!(response.status(), 200);
     eventually(WAIT, "the stock restored in the query API", || async {
-        let response = http.get(format!("{}/api/v1/products/{}", stack.query, products[0])).send().await.ok()?;
+        let response = http
+            .get(format!("{}/api/v1/products/{}", stack.query, products[0]))
+            .send()
+            .await
+            .ok()?;
         (data(response).await["stock"] == 10).then_some(())
     })
     .await;
-    eventually(WAIT, "the cancellation in the order list and the best sellers", || async {
-        let response = http.get(format!("{}/api/v1/orders/{order_id}", stack.query)).bearer_auth(&token).send().await.ok()?;
-        if data(response).await["status"] != "cancelled" {
-            return None;
-        }
-        let response = http.get(format!("{}/api/v1/products/top?limit=10", stack.query)).send().await.ok()?;
-        let top = data(response).await;
-        top.as_array()?.iter().all(|p| p["unitsSold"].as_i64().unwrap_or(0) == 0 || p["id"] != products[0].as_str()).then_some(())
-    })
+    eventually(
+        WAIT,
+        "the cancellation in the order list and the best sellers",
+        || async {
+            let response = http
+                .get(format!("{}/api/v1/orders/{order_id}", stack.query))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?;
+            if data(response).await["status"] != "cancelled" {
+                return None;
+            }
+            let response = http
+                .get(format!("{}/api/v1/products/top?limit=10", stack.query))
+                .send()
+                .await
+                .ok()?;
+            let top = data(response).await;
+            top.as_array()?
+                .iter()
+                .all(|p| p["unitsSold"].as_i64().unwrap_or(0) == 0 || p["id"] != products[0].as_str())
+                .then_some(())
+        },
+    )
     .await;
     stack.nats.cleanup().await;
 }
