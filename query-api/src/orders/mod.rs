@@ -19,7 +19,8 @@ pub use sql::{find_order, list_orders};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
-    /// Order id.
+    /// Order id (`id` on the wire, like every other resource).
+    #[serde(rename = "id")]
     pub order_id: Uuid,
     /// The user who placed it.
     pub user_id: Uuid,

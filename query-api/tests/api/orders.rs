@@ -56,7 +56,7 @@ async fn a_users_orders_come_newest_first_with_their_lines_in_both_modes() {
         json!({"page": 1, "perPage": 20, "total": 7, "totalPages": 1})
     );
     let first = &body["data"][0];
-    assert_eq!(first["orderId"], json!(orders[6].order_id));
+    assert_eq!(first["id"], json!(orders[6].order_id));
     assert_eq!(first["lines"].as_array().map(Vec::len), Some(1));
     assert_eq!(
         first["lines"][0],
