@@ -55,9 +55,18 @@ impl EventStore {
         initial: S,
         evolve: impl Fn(S, &E) -> S,
     ) -> Result<(S, i64), StoreError> {
+        // Only events of this aggregate's type: an id of another kind reads as a new stream.
+        let sql = format!(
+            "SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 AND stream_type = $2 ORDER BY stream_version"
+        );
+        let rows = sqlx::query_as::<_, EventEnvelope>(&sql)
+            .bind(stream_id)
+            .bind(E::STREAM_TYPE)
+            .fetch_all(&self.pool)
+            .await?;
         let mut state = initial;
         let mut version = 0;
-        for envelope in self.load(stream_id).await? {
+        for envelope in rows {
             let event = E::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)?;
             state = evolve(state, &event);
             version = envelope.stream_version;
@@ -172,10 +181,12 @@ impl UnitOfWork {
         initial: S,
         evolve: impl Fn(S, &E) -> S,
     ) -> Result<(S, i64), StoreError> {
-        let sql =
-            format!("SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
+        let sql = format!(
+            "SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 AND stream_type = $2 ORDER BY stream_version"
+        );
         let rows = sqlx::query_as::<_, EventEnvelope>(&sql)
             .bind(stream_id)
+            .bind(E::STREAM_TYPE)
             .fetch_all(&mut *self.tx)
             .await?;
         let mut state = initial;

@@ -3,7 +3,7 @@
 use super::auth::metadata;
 use super::shop_dto::{OrderResponse, PlaceOrderRequest};
 use crate::idempotency::{Fingerprint, Prepared};
-use crate::shop::{Caller, OrderOutcome, ShopError};
+use crate::shop::{Caller, OrderOutcome};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -79,11 +79,12 @@ pub async fn place(
                 .etag(outcome.version)
                 .header(header::LOCATION, &location))
         }
-        Err(error @ ShopError::IdempotencyRaced) => match fingerprint.replay(&state.pool).await? {
+        // A concurrent request with the same key may have won (it holds the stock or
+        // stored its answer first): answer as it did.
+        Err(error) => match fingerprint.replay(&state.pool).await? {
             Some(answer) => Ok(answer),
             None => Err(error.into()),
         },
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -92,8 +93,8 @@ pub async fn place(
     params(("id" = Uuid, Path)),
     security(("bearer" = [])),
     responses((status = 200, description = "Cancelled; `order.cancelled` and `product.stock_released` appended", body = OrderResponse),
-        (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN"),
-        (status = 404, description = "NOT_FOUND"), (status = 422, description = "ORDER_NOT_CANCELLABLE")))]
+        (status = 401, description = "UNAUTHORIZED"),
+        (status = 404, description = "NOT_FOUND (also another user's order)"), (status = 422, description = "ORDER_NOT_CANCELLABLE")))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: AuthUser,

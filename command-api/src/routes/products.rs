@@ -95,10 +95,7 @@ pub async fn create(
             let location = format!("/api/v1/products/{}", outcome.id);
             Ok(answer(&outcome, StatusCode::CREATED).header(header::LOCATION, &location))
         }
-        Err(error @ (ShopError::IdempotencyRaced | ShopError::SkuTaken)) => {
-            replay_after_race(&fingerprint, &state, error).await
-        }
-        Err(error) => Err(error.into()),
+        Err(error) => replay_after_race(&fingerprint, &state, error).await,
     }
 }
 
@@ -190,8 +187,7 @@ pub async fn restock(
         .await
     {
         Ok(outcome) => Ok(answer(&outcome, StatusCode::OK)),
-        Err(error @ ShopError::IdempotencyRaced) => replay_after_race(&fingerprint, &state, error).await,
-        Err(error) => Err(error.into()),
+        Err(error) => replay_after_race(&fingerprint, &state, error).await,
     }
 }
 

@@ -165,7 +165,11 @@ async fn cancelling_gives_the_stock_back_once_and_only_for_owner_or_admin() {
             .bearer_auth(who)
             .send()
     };
-    assert_eq!(cancel(stranger).await.expect("sent").status(), 403);
+    assert_eq!(
+        cancel(stranger).await.expect("sent").status(),
+        404,
+        "another user's order reads as unknown"
+    );
     let response = cancel(token.clone()).await.expect("sent");
     assert_eq!(response.status(), 200);
     assert_eq!(body(response).await["data"]["status"], "cancelled");
@@ -301,4 +305,39 @@ async fn concurrent_orders_never_sell_more_than_the_stock() {
             "units conserved after {event_type}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_of_another_kind_read_as_unknown_not_as_errors() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin_token().await;
+    let (user, token) = app.signed_in("kinds@example.com").await;
+    let product = app.product(&admin, "KIND", 100, 5).await;
+    let cancel = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{product}/cancel")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cancel.status(), 404, "a product id is no order");
+    let (s, c, _) = error_code(
+        app.order(&token, &user, json!([{"productId": user, "quantity": 1}]))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, c.as_str()),
+        (422, "UNKNOWN_PRODUCT"),
+        "a user id is no product"
+    );
+    let patch = app
+        .client
+        .patch(app.url(&format!("/api/v1/products/{user}")))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(patch.status(), 404, "a user id is no product");
 }
