@@ -19,6 +19,8 @@ mod rebuild;
 mod retry;
 mod settings;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod top;
 pub mod users;
 

@@ -130,24 +130,8 @@ pub fn evolve(state: Option<ProductRow>, envelope: &EventEnvelope) -> Option<Pro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
-
-    fn envelope(version: i64, event_type: &str, data: Value) -> EventEnvelope {
-        EventEnvelope {
-            id: Uuid::now_v7(),
-            event_type: event_type.into(),
-            schema_version: 1,
-            stream_type: "product".into(),
-            stream_id: Uuid::nil(),
-            stream_version: version,
-            position: version,
-            occurred_at: Utc::now(),
-            correlation_id: None,
-            causation_id: None,
-            actor_id: None,
-            data,
-        }
-    }
+    use crate::test_support::envelope;
+    use serde_json::json;
 
     fn created() -> EventEnvelope {
         envelope(
