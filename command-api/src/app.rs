@@ -144,15 +144,7 @@ fn readiness(pool: &sqlx::PgPool, nats: &async_nats::Client, redis: &RedisHandle
     let redis = redis.clone();
     Readiness::new()
         .postgres(pool.clone())
-        .check("nats", false, move || {
-            let state = nats.connection_state();
-            Box::pin(async move {
-                match state {
-                    async_nats::connection::State::Connected => Ok(()),
-                    other => Err(format!("{other:?}")),
-                }
-            })
-        })
+        .check("nats", false, runtime::nats_check(nats))
         .check("redis", false, move || {
             let redis = redis.clone();
             Box::pin(async move { redis.ping().await })

@@ -5,7 +5,6 @@
 //! rows of its main table.
 
 use crate::{orders, products, users};
-use async_nats::connection::State as NatsState;
 use async_nats::jetstream;
 use axum::Router;
 use axum::extract::State;
@@ -54,16 +53,7 @@ pub fn router(
 ) -> Router {
     let readiness = Readiness::new()
         .postgres(state.pool.clone())
-        .check("nats", true, move || {
-            let connected = nats.connection_state() == NatsState::Connected;
-            Box::pin(async move {
-                if connected {
-                    Ok(())
-                } else {
-                    Err("not connected".to_owned())
-                }
-            })
-        })
+        .check("nats", true, runtime::nats_check(nats))
         .check("redis", false, move || {
             let redis = redis.clone();
             Box::pin(async move { redis.ping().await })

@@ -8,5 +8,5 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use config::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
-pub use connect::{RedisHandle, connect_nats, connect_postgres, migrate};
+pub use connect::{RedisHandle, connect_nats, connect_postgres, migrate, nats_check};
 pub use shutdown::shutdown_signal;

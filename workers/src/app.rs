@@ -8,7 +8,6 @@ use crate::effects::Effects;
 use crate::ledger::Ledger;
 use crate::mail::{self, Mailer, MailerSetupError};
 use crate::settings::Settings;
-use async_nats::connection::State as NatsState;
 use auth::TokenVerifier;
 use axum::Router;
 use eventstore::EventStore;
@@ -94,16 +93,9 @@ impl Application {
             effects,
             ledger,
         };
-        let readiness = Readiness::new().postgres(pool).check("nats", true, move || {
-            let connected = nats.connection_state() == NatsState::Connected;
-            Box::pin(async move {
-                if connected {
-                    Ok(())
-                } else {
-                    Err("not connected".to_owned())
-                }
-            })
-        });
+        let readiness = Readiness::new()
+            .postgres(pool)
+            .check("nats", true, runtime::nats_check(nats));
         let router = api::router(state, Arc::new(readiness), &settings.http);
         let bind = (settings.bind_address.as_str(), settings.port);
         let bind_error = |source| BuildError::Bind {
