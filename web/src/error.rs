@@ -216,6 +216,9 @@ pub fn is_unavailability(error: &(dyn StdError + 'static)) -> bool {
     std::iter::successors(Some(error), |&e| e.source()).any(|e| {
         e.downcast_ref::<std::io::Error>().is_some()
             || e.downcast_ref::<sqlx::Error>().is_some_and(sqlx_unavailable)
+            // Shared results (one fetch answering many waiters) hold the error in an Arc.
+            || e.downcast_ref::<std::sync::Arc<sqlx::Error>>()
+                .is_some_and(|e| sqlx_unavailable(e))
     })
 }
 
@@ -277,6 +280,11 @@ mod tests {
         Store(#[from] StoreLike),
     }
 
+    /// A result shared by many waiters, as single-flight reads hand out.
+    #[derive(Debug, thiserror::Error)]
+    #[error("shared fetch failed")]
+    struct Shared(#[source] std::sync::Arc<sqlx::Error>);
+
     fn retry_after(error: &ApiError) -> Option<&str> {
         error
             .0
@@ -293,6 +301,7 @@ mod tests {
             ApiError::internal(StoreLike::from(sqlx::Error::PoolTimedOut)),
             ApiError::internal(CommandLike::from(StoreLike::from(sqlx::Error::PoolClosed))),
             ApiError::internal(CommandLike::from(StoreLike::from(refused()))),
+            ApiError::internal(Shared(std::sync::Arc::new(sqlx::Error::PoolTimedOut))),
         ] {
             assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE, "{error:?}");
             assert_eq!(error.code(), "SERVICE_UNAVAILABLE");
