@@ -25,8 +25,6 @@ use tracing::Instrument;
 
 /// How long JetStream waits for an ack before redelivering.
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
-/// How long one Redis write after a commit may take before it is given up.
-pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The row type of a live projection.
 pub type RowOf<P> = <<P as LiveProjection>::Model as ReadModel>::Row;
@@ -216,17 +214,13 @@ impl<P: LiveProjection> Consumer<P> {
     }
 }
 
-/// Runs one Redis write after a commit, bounded by [`REDIS_TIMEOUT`]; a failure is
-/// logged as leaving `what` stale.
+/// Runs one Redis write after a commit (bounded by the Redis handle's call deadline);
+/// whether it was written. A failure is logged as leaving `what` stale until healed.
 pub async fn redis_write<T>(what: &'static str, write: impl Future<Output = redis::RedisResult<T>>) -> bool {
-    match tokio::time::timeout(REDIS_TIMEOUT, write).await {
-        Ok(Ok(_)) => true,
-        Ok(Err(error)) => {
+    match write.await {
+        Ok(_) => true,
+        Err(error) => {
             tracing::warn!(error = %error, redis.target = what, "redis write failed; stale until healed");
-            false
-        }
-        Err(_) => {
-            tracing::warn!(redis.target = what, "redis write timed out; stale until healed");
             false
         }
     }

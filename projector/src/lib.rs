@@ -26,7 +26,7 @@ pub mod top;
 pub mod users;
 
 pub use app::Projector;
-pub use consumer::{ACK_WAIT, Consumer, LiveProjection, REDIS_TIMEOUT, RowOf};
+pub use consumer::{ACK_WAIT, Consumer, LiveProjection, RowOf};
 pub use error::{ProjectionError, RebuildError};
 pub use rebuild::{RebuildLimits, RebuildReport, rebuild};
 pub use settings::Settings;

@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Default deadline of one Redis call (`REDIS_TIMEOUT_MS`).
+/// Default deadline of one Redis call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// How often an open breaker probes Redis.
