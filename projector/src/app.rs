@@ -9,10 +9,12 @@ use crate::orders::OrdersProjection;
 use crate::products::ProductsProjection;
 use crate::top::TopSellers;
 use crate::users::UsersProjection;
+use auth::TokenVerifier;
 use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::PgPool;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -90,6 +92,7 @@ impl Projector {
             pool: self.pool.clone(),
             jetstream,
             stream_name: self.settings.infra.stream.name.clone(),
+            verifier: Arc::new(TokenVerifier::new(self.pool.clone(), &self.settings.jwt_issuer)),
         };
         let router = http::router(state, self.nats.clone(), self.redis.clone(), &self.settings.http);
         tracing::info!(
