@@ -157,7 +157,8 @@ pub async fn refresh(
 
 /// Log out: revoke the refresh token's session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = 204, description = "Revoked (also for unknown tokens)"), (status = 400, description = "VALIDATION_ERROR")))]
+    responses((status = 204, description = "Revoked (also for unknown tokens)"), (status = 400, description = "VALIDATION_ERROR"),
+        (status = 429, description = "RATE_LIMITED")))]
 pub async fn logout(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
