@@ -10,6 +10,7 @@ use crate::orders::OrdersProjection;
 use crate::products::ProductsProjection;
 use crate::top::TopSellers;
 use crate::users::UsersProjection;
+use auth::TokenVerifier;
 use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::PgPool;
@@ -94,6 +95,7 @@ impl Projector {
             pool: self.pool.clone(),
             jetstream,
             stream_name: self.settings.infra.stream.name.clone(),
+            verifier: Arc::new(TokenVerifier::new(self.pool.clone(), &self.settings.jwt_issuer)),
         };
         let router = http::router(state, self.nats.clone(), self.redis.clone(), &self.settings.http);
         tracing::info!(

@@ -1,19 +1,26 @@
-//! The projector's HTTP endpoints: health, and projection progress for operators.
+//! The projector's HTTP endpoints: health, API docs, and projection progress for operators.
 //!
-//! `GET /api/v1/projections` is public and therefore carries counts only (no user data):
-//! per projection (users, products, orders) its consumer's backlog from JetStream and the
-//! rows of its main table.
+//! `GET /api/v1/projections` needs an administrator's access token (401 without a valid one,
+//! 403 for other roles) and carries counts only (no user data): per projection (users,
+//! products, orders) its consumer's backlog from JetStream and the rows of its main table.
+//! Health probes and the OpenAPI document stay public.
 
 use crate::{orders, products, users};
 use async_nats::jetstream;
+use auth::TokenVerifier;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::routing::get;
 use runtime::RedisHandle;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::sync::Arc;
-use web::{ApiError, ApiResponse, HttpSettings, Readiness};
+use utoipa::OpenApi;
+use web::{
+    ApiError, ApiResponse, AuthUser, BearerAuth, Envelope, ErrorEnvelope, ErrorResponses, HttpSettings,
+    Readiness,
+};
 
 /// What the endpoints read.
 #[derive(Clone)]
@@ -24,10 +31,32 @@ pub struct HttpState {
     pub jetstream: jetstream::Context,
     /// Name of the events stream.
     pub stream_name: String,
+    /// Access-token verifier (public keys from Postgres; the projector cannot mint tokens).
+    pub verifier: Arc<TokenVerifier>,
+}
+
+impl FromRef<HttpState> for Arc<TokenVerifier> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// An authenticated administrator: 401 without a valid token, 403 for other roles.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub AuthUser);
+
+impl FromRequestParts<HttpState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require_admin()?;
+        Ok(Admin(user))
+    }
 }
 
 /// Progress of one projection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectionStatus {
     /// Projection name, e.g. `users`.
@@ -44,7 +73,21 @@ pub struct ProjectionStatus {
     pub rows: i64,
 }
 
-/// The whole router, hardened: health routes and `GET /api/v1/projections`.
+/// The OpenAPI document of the projector (served at `/openapi.json`, Swagger UI at `/docs`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "projector",
+        description = "Progress of the read-model projections. \
+                       Every /api endpoint needs an administrator's bearer token."
+    ),
+    paths(projections),
+    modifiers(&BearerAuth, &ErrorResponses),
+    tags((name = "projections", description = "The projector's durable consumers and read models"))
+)]
+pub struct ApiDoc;
+
+/// The whole router, hardened: health routes, API docs and `GET /api/v1/projections`.
 pub fn router(
     state: HttpState,
     nats: async_nats::Client,
@@ -61,7 +104,10 @@ pub fn router(
     let api = Router::new()
         .route("/api/v1/projections", get(projections))
         .with_state(state);
-    web::harden(web::health_routes(Arc::new(readiness)).merge(api), settings)
+    let router = web::health_routes(Arc::new(readiness))
+        .merge(web::docs_routes(ApiDoc::openapi()))
+        .merge(api);
+    web::harden(router, settings)
 }
 
 /// Each projection with its durable consumer, in the order of the row counts below.
@@ -71,7 +117,19 @@ const PROJECTIONS: [(&str, &str); 3] = [
     (orders::NAME, orders::CONSUMER),
 ];
 
-async fn projections(State(state): State<HttpState>) -> Result<ApiResponse, ApiError> {
+/// Lists each projection with its consumer's backlog and the rows of its read model.
+#[utoipa::path(
+    get, path = "/api/v1/projections", tag = "projections",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Users, products and orders, in this order", body = Envelope<Vec<ProjectionStatus>>),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out",
+         body = ErrorEnvelope)
+    )
+)]
+async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResponse, ApiError> {
     let (users, products, orders): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM users_view), (SELECT count(*) FROM products_view),
                 (SELECT count(*) FROM orders_view)",

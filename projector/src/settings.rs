@@ -26,6 +26,8 @@ pub struct Settings {
     /// `PROJECTOR_REBUILD_BATCH_SIZE` (5000) and `PROJECTOR_REBUILD_USERS_IN_MEMORY`
     /// (100000, rows of any one projection): how much a rebuild reads and holds at once.
     pub rebuild: RebuildLimits,
+    /// `JWT_ISSUER` (`cqrs-backend`): the `iss` of the access tokens the operator endpoint accepts.
+    pub jwt_issuer: String,
 }
 
 impl Settings {
@@ -39,6 +41,7 @@ impl Settings {
             cache_ttl: Duration::from_secs(3600),
             concurrency: 8,
             rebuild: RebuildLimits::default(),
+            jwt_issuer: "cqrs-backend".into(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Settings {
             cache_ttl: Duration::from_secs(env_parse("CACHE_TTL_SECONDS", 3600u64)?),
             concurrency,
             rebuild,
+            jwt_issuer: env_or("JWT_ISSUER", &defaults.jwt_issuer),
             ..defaults
         })
     }

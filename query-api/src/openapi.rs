@@ -10,7 +10,7 @@ use readmodels::users::UserView;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::{OpenApi, ToSchema};
-use web::BearerAuth;
+use web::{BearerAuth, ErrorResponses};
 use web::{CursorPage, FieldError, PagePage};
 
 /// `meta` of every answer.
@@ -173,7 +173,7 @@ fn health_ready() {}
         ProductView, ProductResponse, ProductListResponse, ProductSort, TopProduct, TopProductsResponse,
         OrderView, OrderLineView, OrderResponse, OrderListResponse, OrderSort
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "users", description = "Users as readers see them"),
         (name = "products", description = "The public catalogue and best sellers (no token needed)"),

@@ -1,9 +1,12 @@
 //! The OpenAPI document at `/openapi.json` and Swagger UI at `/docs`, served from
 //! assets compiled into the binary so they work offline.
 
+use crate::{ErrorBody, ErrorEnvelope, FieldError, Meta};
 use axum::Router;
-use utoipa::Modify;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::{Modify, PartialSchema, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// `/openapi.json` and `/docs` for a document.
@@ -27,5 +30,83 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents the answers the shared layers give on any operation, so that a document lists
+/// every status a client can see: 400 `VALIDATION_ERROR` where there are parameters or a
+/// body, 401 `UNAUTHORIZED` where a token is required, 413 `PAYLOAD_TOO_LARGE` and 415
+/// `UNSUPPORTED_MEDIA_TYPE` where there is a body, 503 `SERVICE_UNAVAILABLE` everywhere
+/// (request timeout, a dependency away); and gives every error answer that names no body the
+/// error envelope. Use as `modifiers(&web::BearerAuth, &web::ErrorResponses)`.
+pub struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, schema) in [
+            (ErrorEnvelope::name(), ErrorEnvelope::schema()),
+            (ErrorBody::name(), ErrorBody::schema()),
+            (Meta::name(), Meta::schema()),
+            (FieldError::name(), FieldError::schema()),
+        ] {
+            components.schemas.entry(name.into_owned()).or_insert(schema);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                document_errors(operation);
+            }
+        }
+    }
+}
+
+fn document_errors(operation: &mut Operation) {
+    let has_input = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let has_body = operation.request_body.is_some();
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let shared = [
+        (
+            has_input || has_body,
+            "400",
+            "`VALIDATION_ERROR`: a parameter or the body is malformed or invalid",
+        ),
+        (secured, "401", "`UNAUTHORIZED`: no valid bearer token"),
+        (has_body, "413", "`PAYLOAD_TOO_LARGE`: the body is over the limit"),
+        (
+            has_body,
+            "415",
+            "`UNSUPPORTED_MEDIA_TYPE`: the body is not `application/json`",
+        ),
+        (
+            true,
+            "503",
+            "`SERVICE_UNAVAILABLE`: a dependency is away or the request timed out (with `Retry-After`)",
+        ),
+    ];
+    let responses = &mut operation.responses.responses;
+    for (applies, status, description) in shared {
+        if applies {
+            responses
+                .entry(status.to_owned())
+                .or_insert_with(|| RefOr::T(Response::new(description)));
+        }
+    }
+    for (status, response) in responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && !status.starts_with(['1', '2', '3'])
+            && response.content.is_empty()
+        {
+            let schema = RefOr::Ref(Ref::from_schema_name(ErrorEnvelope::name()));
+            response
+                .content
+                .insert("application/json".to_owned(), Content::new(Some(schema)));
+        }
     }
 }

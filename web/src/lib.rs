@@ -11,14 +11,16 @@ mod error;
 mod extract;
 mod health;
 mod middleware;
+mod schemas;
 mod server;
 
 pub use auth::{Actor, AuthUser, Reader};
 pub use context::{current_request_id, record_user_id};
-pub use docs::{BearerAuth, docs_routes};
+pub use docs::{BearerAuth, ErrorResponses, docs_routes};
 pub use envelope::{ApiResponse, CursorPage, PagePage};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use health::{Readiness, health_routes};
 pub use middleware::{HttpSettings, harden};
+pub use schemas::{Envelope, ErrorBody, ErrorEnvelope, Meta, PageMeta, PagedEnvelope};
 pub use server::serve;

@@ -27,8 +27,8 @@ pub(super) fn metadata(actor_id: Option<uuid::Uuid>) -> EventMetadata {
 
 /// Register a new user.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
-    responses((status = 201, description = "Registered; `user.registered` appended", body = UserResponse),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request", pattern = "^[!-~]{1,255}$")),
+    responses((status = 201, description = "Registered; `user.registered` appended", body = web::Envelope<UserResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 409, description = "CONFLICT: email taken"),
         (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), (status = 422, description = "IDEMPOTENCY_KEY_REUSED"),
         (status = 429, description = "RATE_LIMITED")))]
@@ -129,7 +129,7 @@ fn token_response(pair: TokenPair, expires_in: i64) -> Result<ApiResponse, ApiEr
 
 /// Log in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, description = "Token pair", body = TokenResponse),
+    responses((status = 200, description = "Token pair", body = web::Envelope<TokenResponse>),
         (status = 400, description = "VALIDATION_ERROR"),
         (status = 401, description = "UNAUTHORIZED: wrong email or password (same answer for both)"),
         (status = 429, description = "RATE_LIMITED")))]
@@ -144,7 +144,7 @@ pub async fn login(
 /// Exchange a refresh token for a new pair. The old token dies; presenting it again
 /// revokes every token of its family.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, description = "New token pair", body = TokenResponse),
+    responses((status = 200, description = "New token pair", body = web::Envelope<TokenResponse>),
         (status = 401, description = "UNAUTHORIZED: unknown, expired, revoked or reused token"),
         (status = 429, description = "RATE_LIMITED")))]
 pub async fn refresh(
@@ -157,7 +157,8 @@ pub async fn refresh(
 
 /// Log out: revoke the refresh token's session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = 204, description = "Revoked (also for unknown tokens)"), (status = 400, description = "VALIDATION_ERROR")))]
+    responses((status = 204, description = "Revoked (also for unknown tokens)"), (status = 400, description = "VALIDATION_ERROR"),
+        (status = 429, description = "RATE_LIMITED")))]
 pub async fn logout(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,

@@ -12,10 +12,13 @@ use web::{ApiError, FieldError};
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// A valid address, at most 254 characters; unique, case-insensitively.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// 8 to 128 characters with at least one letter and one digit.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -42,6 +45,7 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields)]
 pub struct RenameRequest {
     /// New name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -50,6 +54,7 @@ pub struct RenameRequest {
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     /// `user` or `admin`.
+    #[schema(pattern = "^(user|admin)$")]
     pub role: String,
 }
 

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{patch, post, put};
 use utoipa::OpenApi;
-use web::BearerAuth;
+use web::{BearerAuth, ErrorResponses};
 
 pub use dto::{TokenResponse, UserResponse};
 
@@ -55,6 +55,6 @@ pub fn api_routes(state: AppState, limiter: RateLimiter) -> Router {
                        shop_dto::CreateProductRequest, shop_dto::UpdateProductRequest, shop_dto::RestockRequest,
                        shop_dto::OrderItem, shop_dto::PlaceOrderRequest, shop_dto::ProductResponse,
                        shop_dto::OrderResponse, web::FieldError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
 )]
 pub struct ApiDoc;

@@ -42,9 +42,9 @@ fn validate(body: &PlaceOrderRequest) -> Result<Vec<(Uuid, i64)>, ApiError> {
 /// Place an order (the user themself or an admin): each line priced now, all stock taken
 /// at once or none.
 #[utoipa::path(post, path = "/api/v1/users/{id}/orders", tag = "orders", request_body = PlaceOrderRequest,
-    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request", pattern = "^[!-~]{1,255}$")),
     security(("bearer" = [])),
-    responses((status = 201, description = "Placed; `order.placed` and `product.stock_reserved` appended", body = OrderResponse),
+    responses((status = 201, description = "Placed; `order.placed` and `product.stock_reserved` appended", body = web::Envelope<OrderResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
         (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND: user"),
         (status = 422, description = "INSUFFICIENT_STOCK, UNKNOWN_PRODUCT, PRODUCT_RETIRED, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED")))]
@@ -92,7 +92,7 @@ pub async fn place(
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
     params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, description = "Cancelled; `order.cancelled` and `product.stock_released` appended", body = OrderResponse),
+    responses((status = 200, description = "Cancelled; `order.cancelled` and `product.stock_released` appended", body = web::Envelope<OrderResponse>),
         (status = 401, description = "UNAUTHORIZED"),
         (status = 404, description = "NOT_FOUND (also another user's order)"), (status = 422, description = "ORDER_NOT_CANCELLABLE")))]
 pub async fn cancel(

@@ -41,9 +41,9 @@ async fn replay_after_race(
 
 /// Add a product (admins only).
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = CreateProductRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request", pattern = "^[!-~]{1,255}$")),
     security(("bearer" = [])),
-    responses((status = 201, description = "Created; `product.created` appended", body = ProductResponse),
+    responses((status = 201, description = "Created; `product.created` appended", body = web::Envelope<ProductResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
         (status = 403, description = "FORBIDDEN"), (status = 409, description = "CONFLICT: SKU taken"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED")))]
@@ -101,9 +101,9 @@ pub async fn create(
 
 /// Change name, description or price (admins only).
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", request_body = UpdateProductRequest,
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
     security(("bearer" = [])),
-    responses((status = 200, description = "Updated; `product.updated` appended when something changed", body = ProductResponse),
+    responses((status = 200, description = "Updated; `product.updated` appended when something changed", body = web::Envelope<ProductResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 403, description = "FORBIDDEN"),
         (status = 404, description = "NOT_FOUND"), (status = 412, description = "PRECONDITION_FAILED"),
         (status = 422, description = "PRODUCT_RETIRED")))]
@@ -148,9 +148,9 @@ pub async fn update(
 
 /// Add stock (admins only).
 #[utoipa::path(post, path = "/api/v1/products/{id}/restock", tag = "products", request_body = RestockRequest,
-    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request")),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same request", pattern = "^[!-~]{1,255}$")),
     security(("bearer" = [])),
-    responses((status = 200, description = "Restocked; `product.restocked` appended", body = ProductResponse),
+    responses((status = 200, description = "Restocked; `product.restocked` appended", body = web::Envelope<ProductResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 403, description = "FORBIDDEN"),
         (status = 404, description = "NOT_FOUND"), (status = 422, description = "PRODUCT_RETIRED or INVALID_QUANTITY")))]
 pub async fn restock(
@@ -193,7 +193,7 @@ pub async fn restock(
 
 /// Retire a product (admins only): no longer orderable, still shown in old orders.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
     security(("bearer" = [])),
     responses((status = 204, description = "Retired; `product.retired` appended"),
         (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND"),

@@ -11,17 +11,23 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateProductRequest {
     /// 1 to 64 letters, digits, `-`, `_`, `.`; unique, case-insensitively.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: String,
     /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Up to 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// Integer minor units (cents), 0 to 10^10. Never a float.
+    #[schema(minimum = 0, maximum = 10_000_000_000_i64)]
     pub price_cents: i64,
     /// ISO 4217 code, e.g. `EUR`.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// Units in stock, 0 or more.
+    #[schema(minimum = 0)]
     pub stock: i64,
 }
 
@@ -42,6 +48,7 @@ pub struct UpdateProductRequest {
 #[serde(deny_unknown_fields)]
 pub struct RestockRequest {
     /// Units to add, more than 0.
+    #[schema(minimum = 1)]
     pub quantity: i64,
 }
 
@@ -52,6 +59,7 @@ pub struct OrderItem {
     /// The product.
     pub product_id: Uuid,
     /// Units, 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
@@ -60,6 +68,7 @@ pub struct OrderItem {
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     /// 1 to 50 lines, each product at most once.
+    #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<OrderItem>,
 }
 

@@ -36,9 +36,9 @@ fn answer(outcome: &crate::commands::UserOutcome) -> Result<ApiResponse, ApiErro
 
 /// Rename a user (the user themself or an admin).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = RenameRequest,
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
     security(("bearer" = [])),
-    responses((status = 200, description = "Renamed; `user.renamed` appended", body = UserResponse),
+    responses((status = 200, description = "Renamed; `user.renamed` appended", body = web::Envelope<UserResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
         (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND"),
         (status = 412, description = "PRECONDITION_FAILED")))]
@@ -67,9 +67,9 @@ pub async fn rename(
 
 /// Change a user's role (admins only).
 #[utoipa::path(put, path = "/api/v1/users/{id}/role", tag = "users", request_body = RoleRequest,
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
     security(("bearer" = [])),
-    responses((status = 200, description = "Role set; `user.role_changed` appended when it changed", body = UserResponse),
+    responses((status = 200, description = "Role set; `user.role_changed` appended when it changed", body = web::Envelope<UserResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
         (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND"),
         (status = 412, description = "PRECONDITION_FAILED")))]
@@ -98,7 +98,7 @@ pub async fn change_role(
 
 /// Change one's own password; every refresh token of the user is revoked.
 #[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users", request_body = PasswordRequest,
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
     security(("bearer" = [])),
     responses((status = 204, description = "Changed; `user.password_changed` appended"),
         (status = 400, description = "VALIDATION_ERROR (also a wrong currentPassword)"),
@@ -154,7 +154,7 @@ pub async fn change_password(
 /// Delete a user (the user themself or an admin): they can no longer log in, and
 /// their email and name are erased from the read models.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
     security(("bearer" = [])),
     responses((status = 204, description = "Deleted; `user.deleted` appended"),
         (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN"),

@@ -12,6 +12,17 @@ async fn get(url: &str) -> (u16, Value) {
     (status, response.json().await.expect("json body"))
 }
 
+async fn get_with(url: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json body"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_endpoints_report_the_dependencies() {
     let env = TestEnv::new().await;
@@ -42,6 +53,7 @@ async fn projections_endpoint_shows_backlog_and_row_counts_only() {
     let (tea, _) = env.create_product("Tea", 499, 10).await;
     env.place_order(&[(mug, 1), (tea, 2)]).await;
     env.publish_outbox().await;
+    let admin = env.token(Role::Admin);
 
     let expected = [
         ("users", "projector-users", 3),
@@ -49,7 +61,7 @@ async fn projections_endpoint_shows_backlog_and_row_counts_only() {
         ("orders", "projector-orders", 1),
     ];
     let body = eventually(WAIT, "every row and idle consumers", || async {
-        let (status, body) = get(&projector.url("/api/v1/projections")).await;
+        let (status, body) = get_with(&projector.url("/api/v1/projections"), &admin).await;
         let done = expected.iter().enumerate().all(|(i, (_, _, rows))| {
             let projection = &body["data"][i];
             projection["rows"] == *rows && projection["numPending"] == 0 && projection["numAckPending"] == 0
@@ -70,6 +82,41 @@ async fn projections_endpoint_shows_backlog_and_row_counts_only() {
 
     let (status, body) = get(&projector.url("/api/v1/nothing")).await;
     assert_eq!((status, &body["error"]["code"]), (404, &Value::from("NOT_FOUND")));
+    projector.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_need_an_administrator_while_probes_and_docs_stay_public() {
+    let env = TestEnv::new().await;
+    let projector = env.start().await;
+    let url = projector.url("/api/v1/projections");
+
+    let (status, body) = get(&url).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &Value::from("UNAUTHORIZED"))
+    );
+    let (status, body) = get_with(&url, "not-a-jwt").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (401, &Value::from("UNAUTHORIZED"))
+    );
+    let (status, body) = get_with(&url, &env.token(Role::User)).await;
+    assert_eq!((status, &body["error"]["code"]), (403, &Value::from("FORBIDDEN")));
+    let (status, body) = get_with(&url, &env.token(Role::Admin)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(3));
+
+    let (status, _) = get(&projector.url("/health/live")).await;
+    assert_eq!(status, 200);
+    let (status, docs) = get(&projector.url("/openapi.json")).await;
+    assert_eq!(status, 200);
+    let operation = &docs["paths"]["/api/v1/projections"]["get"];
+    assert_eq!(operation["security"], serde_json::json!([{"bearer": []}]));
+    for code in ["200", "401", "403"] {
+        assert!(operation["responses"].get(code).is_some(), "{code} documented");
+    }
     projector.stop().await;
     env.cleanup().await;
 }

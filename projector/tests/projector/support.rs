@@ -25,6 +25,8 @@ pub struct TestEnv {
     pub redis: TestRedis,
     pub store: EventStore,
     pub jetstream: jetstream::Context,
+    /// Mints access tokens with a key published in this test's database, as the command API does.
+    issuer: auth::TokenIssuer,
 }
 
 /// A projector running in this process.
@@ -55,7 +57,11 @@ impl TestEnv {
         eventstore::ensure_stream(&jetstream, &nats.stream)
             .await
             .expect("stream");
+        let key = auth::SigningKey::generate();
+        key.publish(&db.pool).await.expect("publish signing key");
+        let issuer = auth::TokenIssuer::new(key, "cqrs-backend", chrono::Duration::minutes(15));
         Self {
+            issuer,
             store: EventStore::new(db.pool.clone()),
             db,
             nats,
@@ -200,6 +206,11 @@ impl TestEnv {
             (info.num_pending == 0 && info.num_ack_pending == 0).then_some(info)
         })
         .await
+    }
+
+    /// An access token for a new user with `role`.
+    pub fn token(&self, role: Role) -> String {
+        self.issuer.issue(Uuid::now_v7(), role).expect("token").token
     }
 
     pub async fn cleanup(self) {

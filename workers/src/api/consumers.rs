@@ -4,7 +4,7 @@ use super::{Admin, AppState};
 use crate::consumer::OWNED_CONSUMERS;
 use axum::extract::State;
 use serde::Serialize;
-use web::{ApiError, ApiResponse};
+use web::{ApiError, ApiResponse, Envelope, ErrorEnvelope};
 
 /// The state of one consumer, from JetStream's consumer info.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -35,10 +35,10 @@ pub struct ConsumerState {
     get, path = "/api/v1/consumers", tag = "consumers",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "One entry per consumer", body = [ConsumerState]),
-        (status = 401, description = "No valid token"),
-        (status = 403, description = "Not an administrator"),
-        (status = 503, description = "JetStream is not answering")
+        (status = 200, description = "One entry per consumer", body = Envelope<Vec<ConsumerState>>),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 503, description = "JetStream or the signing keys are not answering", body = ErrorEnvelope)
     )
 )]
 pub(super) async fn list(_: Admin, State(state): State<AppState>) -> Result<ApiResponse, ApiError> {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
-use web::{ApiError, ApiPath, ApiQuery, ApiResponse, PagePage};
+use web::{ApiError, ApiPath, ApiQuery, ApiResponse, Envelope, ErrorEnvelope, PagePage, PagedEnvelope};
 
 /// Largest page.
 const MAX_PER_PAGE: u32 = 100;
@@ -35,10 +35,11 @@ pub struct ListQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`data`: dead letters without their events; `meta.pagination` in page mode",
-         body = [DeadLetterSummary]),
-        (status = 400, description = "Invalid paging or filter"),
-        (status = 401, description = "No valid token"),
-        (status = 403, description = "Not an administrator")
+         body = PagedEnvelope<DeadLetterSummary>),
+        (status = 400, description = "Invalid paging or filter", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
     )
 )]
 pub(super) async fn list(
@@ -72,11 +73,12 @@ pub(super) async fn list(
     params(("id" = Uuid, Path, description = "Dead letter id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The dead letter", body = DeadLetter),
-        (status = 400, description = "Malformed id"),
-        (status = 401, description = "No valid token"),
-        (status = 403, description = "Not an administrator"),
-        (status = 404, description = "No such dead letter")
+        (status = 200, description = "The dead letter", body = Envelope<DeadLetter>),
+        (status = 400, description = "Malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 404, description = "No such dead letter", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
     )
 )]
 pub(super) async fn show(
@@ -97,12 +99,14 @@ pub(super) async fn show(
     params(("id" = Uuid, Path, description = "Dead letter id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Carried out; the dead letter is `resolved`", body = DeadLetter),
-        (status = 401, description = "No valid token"),
-        (status = 403, description = "Not an administrator"),
-        (status = 404, description = "No such dead letter"),
-        (status = 409, description = "`CONFLICT`: the dead letter is resolved or discarded"),
-        (status = 422, description = "`RETRY_FAILED`: it failed again; attempts and error were updated")
+        (status = 200, description = "Carried out; the dead letter is `resolved`", body = Envelope<DeadLetter>),
+        (status = 400, description = "Malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 404, description = "No such dead letter", body = ErrorEnvelope),
+        (status = 409, description = "`CONFLICT`: the dead letter is resolved or discarded", body = ErrorEnvelope),
+        (status = 422, description = "`RETRY_FAILED`: it failed again; attempts and error were updated", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
     )
 )]
 pub(super) async fn retry(
@@ -136,10 +140,12 @@ pub(super) async fn retry(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Discarded (also when it already was)"),
-        (status = 401, description = "No valid token"),
-        (status = 403, description = "Not an administrator"),
-        (status = 404, description = "No such dead letter"),
-        (status = 409, description = "`CONFLICT`: it is resolved already")
+        (status = 400, description = "Malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 404, description = "No such dead letter", body = ErrorEnvelope),
+        (status = 409, description = "`CONFLICT`: it is resolved already", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
     )
 )]
 pub(super) async fn discard(

@@ -18,8 +18,8 @@ use eventstore::StreamSettings;
 use sqlx::PgPool;
 use std::sync::Arc;
 use utoipa::OpenApi;
-use web::BearerAuth;
 use web::{ApiError, AuthUser, HttpSettings, Readiness};
+use web::{BearerAuth, ErrorResponses};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -76,7 +76,7 @@ impl FromRequestParts<AppState> for Admin {
         consumers::list
     ),
     components(schemas(DeadLetter, DeadLetterSummary, DeadLetterStatus, ConsumerState, web::PagePage)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "dead-letters", description = "Side effects that failed on every attempt"),
         (name = "consumers", description = "JetStream consumers owned by the workers")

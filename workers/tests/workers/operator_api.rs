@@ -194,6 +194,8 @@ async fn the_operator_api_needs_an_administrator() {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
         let body: Value = anonymous.json().await.expect("json");
         assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        let bad = request.try_clone().expect("clone").bearer_auth("not-a-jwt");
+        assert_eq!(bad.send().await.expect("send").status(), StatusCode::UNAUTHORIZED);
         let forbidden = request.bearer_auth(&user).send().await.expect("send");
         assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
     }
@@ -243,5 +245,25 @@ async fn health_and_api_docs_are_served() {
     ] {
         assert!(docs["paths"].get(path).is_some(), "{path} documented");
     }
+    for (path, method) in [
+        ("/api/v1/dead-letters/{id}", "get"),
+        ("/api/v1/dead-letters/{id}", "delete"),
+        ("/api/v1/dead-letters/{id}/retry", "post"),
+    ] {
+        let responses = &docs["paths"][path][method]["responses"];
+        for code in ["400", "401", "403", "404", "503"] {
+            assert!(responses.get(code).is_some(), "{method} {path} documents {code}");
+        }
+    }
+    let listed =
+        &docs["paths"]["/api/v1/consumers"]["get"]["responses"]["200"]["content"]["application/json"];
+    let envelope = listed["schema"]["$ref"].as_str().expect("a named envelope");
+    let name = envelope.rsplit('/').next().expect("schema name");
+    let required = &docs["components"]["schemas"][name]["required"];
+    assert_eq!(
+        required,
+        &serde_json::json!(["data", "meta"]),
+        "the envelope, not a bare list"
+    );
     app.stop().await;
 }
