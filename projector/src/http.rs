@@ -7,10 +7,9 @@
 
 use crate::{orders, products, users};
 use async_nats::jetstream;
-use auth::TokenVerifier;
+use auth::{Authority, TokenVerifier};
 use axum::Router;
-use axum::extract::{FromRef, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRef, State};
 use axum::routing::get;
 use runtime::RedisHandle;
 use serde::Serialize;
@@ -18,7 +17,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use utoipa::OpenApi;
 use web::{
-    ApiError, ApiResponse, AuthUser, BearerAuth, Envelope, ErrorEnvelope, ErrorResponses, HttpSettings,
+    Admin, ApiError, ApiResponse, BearerAuth, Envelope, ErrorEnvelope, ErrorResponses, HttpSettings,
     Readiness,
 };
 
@@ -41,17 +40,9 @@ impl FromRef<HttpState> for Arc<TokenVerifier> {
     }
 }
 
-/// An authenticated administrator: 401 without a valid token, 403 for other roles.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin(pub AuthUser);
-
-impl FromRequestParts<HttpState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, ApiError> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        user.require_admin()?;
-        Ok(Admin(user))
+impl FromRef<HttpState> for Authority {
+    fn from_ref(state: &HttpState) -> Self {
+        Authority::new(state.pool.clone())
     }
 }
 

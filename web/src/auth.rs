@@ -150,6 +150,27 @@ where
     }
 }
 
+/// A current administrator, for operator routes: 401 without a valid token or when the
+/// account is gone, 403 when the caller is not an administrator now (whatever role the
+/// token carries), checked before any other input is looked at.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub Actor);
+
+impl<S> FromRequestParts<S> for Admin
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    Authority: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let actor = Actor::from_request_parts(parts, state).await?;
+        actor.require_admin()?;
+        Ok(Admin(actor))
+    }
+}
+
 /// The caller of a read. Reading one's own data needs only the token; anything more is
 /// decided by the caller's current role on the write side, read each time (no cache), so
 /// reads that stay within the caller's own data cost no query.

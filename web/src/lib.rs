@@ -14,7 +14,7 @@ mod middleware;
 mod schemas;
 mod server;
 
-pub use auth::{Actor, AuthUser, Reader};
+pub use auth::{Actor, Admin, AuthUser, Reader};
 pub use context::{current_request_id, record_user_id};
 pub use docs::{BearerAuth, ErrorResponses, docs_routes};
 pub use envelope::{ApiResponse, CursorPage, PagePage};

@@ -53,7 +53,7 @@ async fn projections_endpoint_shows_backlog_and_row_counts_only() {
     let (tea, _) = env.create_product("Tea", 499, 10).await;
     env.place_order(&[(mug, 1), (tea, 2)]).await;
     env.publish_outbox().await;
-    let admin = env.token(Role::Admin);
+    let admin = env.token(Role::Admin).await;
 
     let expected = [
         ("users", "projector-users", 3),
@@ -102,11 +102,25 @@ async fn projections_need_an_administrator_while_probes_and_docs_stay_public() {
         (status, &body["error"]["code"]),
         (401, &Value::from("UNAUTHORIZED"))
     );
-    let (status, body) = get_with(&url, &env.token(Role::User)).await;
+    let (status, body) = get_with(&url, &env.token(Role::User).await).await;
     assert_eq!((status, &body["error"]["code"]), (403, &Value::from("FORBIDDEN")));
-    let (status, body) = get_with(&url, &env.token(Role::Admin)).await;
+    let admin = env.token(Role::Admin).await;
+    let (status, body) = get_with(&url, &admin).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"].as_array().map(Vec::len), Some(3));
+    // The token still says admin; the write side says otherwise now.
+    sqlx::query("UPDATE user_authority SET role = 'user'")
+        .execute(&env.db.pool)
+        .await
+        .expect("demote");
+    let (status, _) = get_with(&url, &admin).await;
+    assert_eq!(status, 403, "a demoted admin is refused at once");
+    sqlx::query("DELETE FROM user_authority")
+        .execute(&env.db.pool)
+        .await
+        .expect("delete");
+    let (status, _) = get_with(&url, &admin).await;
+    assert_eq!(status, 401, "a deleted admin is refused at once");
 
     let (status, _) = get(&projector.url("/health/live")).await;
     assert_eq!(status, 200);

@@ -208,9 +208,15 @@ impl TestEnv {
         .await
     }
 
-    /// An access token for a new user with `role`.
-    pub fn token(&self, role: Role) -> String {
-        self.issuer.issue(Uuid::now_v7(), role).expect("token").token
+    /// An access token for a new user who has `role` now (their write-side authority
+    /// row exists, as the command API writes it on registration).
+    pub async fn token(&self, role: Role) -> String {
+        let id = Uuid::now_v7();
+        let mut conn = self.db.pool.acquire().await.expect("connection");
+        auth::authority::record_role(&mut conn, id, role)
+            .await
+            .expect("authority row");
+        self.issuer.issue(id, role).expect("token").token
     }
 
     pub async fn cleanup(self) {

@@ -1,9 +1,10 @@
 //! `/api/v1/consumers`: what the workers' JetStream consumers have not finished yet.
 
-use super::{Admin, AppState};
+use super::AppState;
 use crate::consumer::OWNED_CONSUMERS;
 use axum::extract::State;
 use serde::Serialize;
+use web::Admin;
 use web::{ApiError, ApiResponse, Envelope, ErrorEnvelope};
 
 /// The state of one consumer, from JetStream's consumer info.

@@ -1,6 +1,6 @@
 //! `/api/v1/dead-letters`: list, show, retry and discard dead letters.
 
-use super::{Admin, AppState};
+use super::AppState;
 use crate::dead_letters::{self as store, DeadLetter, DeadLetterStatus, DeadLetterSummary, Discarded};
 use crate::operator::{self, RetryError};
 use axum::extract::State;
@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
+use web::Admin;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, Envelope, ErrorEnvelope, PagePage, PagedEnvelope};
 
 /// Largest page.

@@ -9,17 +9,16 @@ use crate::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterSummary};
 use crate::effects::Effects;
 use crate::ledger::Ledger;
 use async_nats::jetstream;
-use auth::TokenVerifier;
+use auth::{Authority, TokenVerifier};
 use axum::Router;
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use eventstore::StreamSettings;
 use sqlx::PgPool;
 use std::sync::Arc;
 use utoipa::OpenApi;
-use web::{ApiError, AuthUser, HttpSettings, Readiness};
 use web::{BearerAuth, ErrorResponses};
+use web::{HttpSettings, Readiness};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -44,18 +43,9 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// An authenticated administrator: 401 without a valid token, 403 for other roles,
-/// checked before any other input is looked at.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin(pub AuthUser);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        user.require_admin()?;
-        Ok(Admin(user))
+impl FromRef<AppState> for Authority {
+    fn from_ref(state: &AppState) -> Self {
+        Authority::new(state.pool.clone())
     }
 }
 

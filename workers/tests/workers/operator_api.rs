@@ -47,7 +47,7 @@ async fn post(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_list_dead_letters_newest_first_and_inspect_one() {
     let (app, ids) = app_with_dead_letters(&["Ada", "Bob", "Cyd"]).await;
-    let admin = app.token(Role::Admin);
+    let admin = app.token(Role::Admin).await;
 
     let (status, body) = get(&app, "/api/v1/dead-letters?page=1&perPage=2", &admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -88,7 +88,7 @@ async fn administrators_list_dead_letters_newest_first_and_inspect_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_dead_letter_requests_are_refused_without_a_server_error() {
     let (app, _) = app_with_dead_letters(&["Ada"]).await;
-    let admin = app.token(Role::Admin);
+    let admin = app.token(Role::Admin).await;
     for (path, field) in [
         ("/api/v1/dead-letters?perPage=101", "perPage"),
         ("/api/v1/dead-letters?perPage=0", "perPage"),
@@ -117,7 +117,7 @@ async fn invalid_dead_letter_requests_are_refused_without_a_server_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retrying_a_dead_letter_fails_while_smtp_refuses_and_resolves_it_once_accepted() {
     let (app, ids) = app_with_dead_letters(&["Ada"]).await;
-    let admin = app.token(Role::Admin);
+    let admin = app.token(Role::Admin).await;
     let retry = format!("/api/v1/dead-letters/{}/retry", ids[0]);
 
     let (status, body) = post(&app, &retry, &admin).await;
@@ -154,7 +154,7 @@ async fn retrying_a_dead_letter_fails_while_smtp_refuses_and_resolves_it_once_ac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discarding_a_dead_letter_marks_it_discarded_and_it_can_no_longer_be_retried() {
     let (app, ids) = app_with_dead_letters(&["Ada"]).await;
-    let admin = app.token(Role::Admin);
+    let admin = app.token(Role::Admin).await;
     let path = format!("/api/v1/dead-letters/{}", ids[0]);
 
     let response = app
@@ -180,7 +180,7 @@ async fn discarding_a_dead_letter_marks_it_discarded_and_it_can_no_longer_be_ret
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_api_needs_an_administrator() {
     let (app, ids) = app_with_dead_letters(&["Ada"]).await;
-    let user = app.token(Role::User);
+    let user = app.token(Role::User).await;
     let one = format!("/api/v1/dead-letters/{}", ids[0]);
     let requests = [
         app.http.get(app.url("/api/v1/dead-letters")),
@@ -205,7 +205,7 @@ async fn the_operator_api_needs_an_administrator() {
         StatusCode::FORBIDDEN,
         "authorisation comes before validation"
     );
-    let (_, body) = get(&app, &one, &app.token(Role::Admin)).await;
+    let (_, body) = get(&app, &one, &app.token(Role::Admin).await).await;
     assert_eq!(body["data"]["status"], "dead", "nothing was changed");
     app.stop().await;
 }

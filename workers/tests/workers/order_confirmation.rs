@@ -234,7 +234,7 @@ async fn orders_of_deleted_or_unknown_owners_send_nothing_and_count_as_done() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_consumer_endpoint_lists_the_welcome_and_the_order_confirmation_consumers() {
     let app = TestApp::spawn().await;
-    let admin = app.token(Role::Admin);
+    let admin = app.token(Role::Admin).await;
     let body: Value = app
         .http
         .get(app.url("/api/v1/consumers"))

@@ -69,7 +69,7 @@ async fn a_confirmation_refused_on_every_attempt_becomes_a_dead_letter_that_an_o
     assert_eq!(status, "dead");
     assert!(order_emails(&app).is_empty());
 
-    let admin = app.token(Role::Admin);
+    let admin = app.token(Role::Admin).await;
     let retry = app.url(&format!("/api/v1/dead-letters/{}/retry", ids[0]));
     app.smtp.refuse_next(0);
     let response = app

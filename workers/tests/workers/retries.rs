@@ -69,7 +69,7 @@ async fn the_consumer_endpoint_shows_a_message_waiting_for_its_retry() {
     .await;
     app.smtp.refuse_next(usize::MAX);
     app.register("Donald", "donald@example.com").await;
-    let admin = app.token(domain::user::Role::Admin);
+    let admin = app.token(domain::user::Role::Admin).await;
 
     let consumer = testkit::eventually(crate::helpers::WAIT, "a pending retry", || async {
         let body: Value = app
