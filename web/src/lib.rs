@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 mod extract;
 mod health;
+mod json;
 mod middleware;
 mod server;
 
