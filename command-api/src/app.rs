@@ -27,6 +27,7 @@ pub struct Application {
     relay: Option<OutboxRelay>,
     key: SigningKey,
     pool: sqlx::PgPool,
+    limits: web::ConnectionLimits,
 }
 
 impl Application {
@@ -107,6 +108,7 @@ impl Application {
             relay,
             key,
             pool,
+            limits: settings.http.connections,
         })
     }
 
@@ -130,7 +132,7 @@ impl Application {
             port = self.listener.local_addr().map(|a| a.port()).unwrap_or_default(),
             "command-api listening"
         );
-        web::serve(self.listener, self.router, shutdown.clone())
+        web::serve(self.listener, self.router, self.limits, shutdown.clone())
             .await
             .context("serving HTTP")?;
         shutdown.cancel();
