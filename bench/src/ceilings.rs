@@ -102,7 +102,12 @@ pub async fn bare_axum(concurrency: usize, window: Duration) -> anyhow::Result<T
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/bench", listener.local_addr()?);
     let stop = CancellationToken::new();
-    let server = tokio::spawn(web::serve(listener, router, stop.clone()));
+    let server = tokio::spawn(web::serve(
+        listener,
+        router,
+        web::ConnectionLimits::default(),
+        stop.clone(),
+    ));
     let client = http_client(concurrency)?;
     let result = closed_loop(concurrency, window, move |_, _| {
         let request = client.get(&url);

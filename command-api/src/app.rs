@@ -27,6 +27,7 @@ pub struct Application {
     relay: Option<OutboxRelay>,
     key: SigningKey,
     pool: sqlx::PgPool,
+    limits: web::ConnectionLimits,
 }
 
 impl Application {
@@ -108,6 +109,7 @@ impl Application {
             relay,
             key,
             pool,
+            limits: settings.http.connections,
         })
     }
 
@@ -131,7 +133,7 @@ impl Application {
             port = self.listener.local_addr().map(|a| a.port()).unwrap_or_default(),
             "command-api listening"
         );
-        web::serve(self.listener, self.router, shutdown.clone())
+        web::serve(self.listener, self.router, self.limits, shutdown.clone())
             .await
             .context("serving HTTP")?;
         shutdown.cancel();

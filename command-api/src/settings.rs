@@ -31,7 +31,7 @@ pub struct Settings {
     pub bind_address: String,
     /// `COMMAND_API_PORT` (8080); 0 picks a free port.
     pub port: u16,
-    /// Timeout, body limit, CORS.
+    /// Timeouts, body and connection limits, CORS, HSTS.
     pub http: HttpSettings,
     /// `JWT_ISSUER` (cqrs-backend).
     pub jwt_issuer: String,
@@ -53,20 +53,6 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// `OUTBOX_RELAY_ENABLED` (true): run the outbox relay in this process.
     pub outbox_relay: bool,
-}
-
-fn http_from_env() -> Result<HttpSettings, ConfigError> {
-    Ok(HttpSettings {
-        request_timeout: Duration::from_secs(env_parse("REQUEST_TIMEOUT_SECONDS", 10u64)?),
-        body_limit: env_parse("BODY_LIMIT_BYTES", 1024 * 1024usize)?,
-        cors_origins: env_or("CORS_ALLOWED_ORIGINS", "")
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        hsts: env_parse("HSTS_ENABLED", false)?,
-    })
 }
 
 impl Settings {
@@ -91,7 +77,7 @@ impl Settings {
             infra: InfraSettings::from_env()?,
             bind_address: env_or("BIND_ADDRESS", "0.0.0.0"),
             port: env_parse("COMMAND_API_PORT", 8080u16)?,
-            http: http_from_env()?,
+            http: HttpSettings::from_env()?,
             jwt_issuer: env_or("JWT_ISSUER", "cqrs-backend"),
             access_token_ttl: Duration::from_secs(env_parse("ACCESS_TOKEN_TTL_SECONDS", 900u64)?),
             refresh_token_ttl: Duration::from_secs(env_parse("REFRESH_TOKEN_TTL_SECONDS", 604_800u64)?),

@@ -107,7 +107,13 @@ impl Projector {
         // would be restarted by its orchestrator anyway.
         let stop = shutdown.child_token();
         let serve = async {
-            let served = web::serve(self.listener, router, stop.clone()).await;
+            let served = web::serve(
+                self.listener,
+                router,
+                self.settings.http.connections,
+                stop.clone(),
+            )
+            .await;
             stop.cancel();
             served
         };

@@ -11,7 +11,7 @@ use web::HttpSettings;
 pub struct Settings {
     /// Postgres, NATS, Redis and the events stream.
     pub infra: InfraSettings,
-    /// Timeouts, body limit and CORS of the HTTP endpoints.
+    /// The shared HTTP settings ([`HttpSettings::from_env`]).
     pub http: HttpSettings,
     /// `BIND_ADDRESS` (0.0.0.0).
     pub bind_address: IpAddr,
@@ -48,17 +48,7 @@ impl Settings {
     /// Reads every setting from the environment; a malformed value names its variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::new(InfraSettings::from_env()?);
-        let http = HttpSettings {
-            request_timeout: Duration::from_secs(env_parse("REQUEST_TIMEOUT_SECONDS", 10u64)?),
-            body_limit: env_parse("BODY_LIMIT_BYTES", defaults.http.body_limit)?,
-            cors_origins: env_or("CORS_ALLOWED_ORIGINS", "")
-                .split(',')
-                .map(str::trim)
-                .filter(|origin| !origin.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            hsts: false,
-        };
+        let http = HttpSettings::from_env()?;
         let concurrency = env_parse("PROJECTOR_CONCURRENCY", defaults.concurrency)?;
         if concurrency == 0 {
             return Err(invalid("PROJECTOR_CONCURRENCY", "must be at least 1"));

@@ -56,6 +56,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     port: u16,
+    limits: web::ConnectionLimits,
 }
 
 impl Application {
@@ -65,6 +66,7 @@ impl Application {
         let pool =
             runtime::connect_postgres(&settings.database_url, settings.database_max_connections).await?;
         let redis = RedisHandle::connect(&settings.redis_url)?;
+        let limits = settings.http.connections;
         let state = AppState::new(&settings, pool, redis);
         let listener = TcpListener::bind((settings.bind_address, settings.port))
             .await
@@ -77,6 +79,7 @@ impl Application {
             listener,
             router: router(state),
             port,
+            limits,
         })
     }
 
@@ -87,6 +90,6 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, letting in-flight requests finish.
     pub async fn run_until(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        web::serve(self.listener, self.router, shutdown).await
+        web::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }

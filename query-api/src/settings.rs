@@ -1,6 +1,6 @@
 //! Typed settings of the query API, read once from the environment (or built by tests).
 
-use runtime::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
+use runtime::{ConfigError, InfraSettings, env_or, env_parse};
 use std::net::IpAddr;
 use std::time::Duration;
 use web::HttpSettings;
@@ -26,7 +26,7 @@ pub struct Settings {
     pub cache_ttl: Duration,
     /// `NEGATIVE_CACHE_TTL_SECONDS` (5): lifetime of a "no such user" entry.
     pub negative_cache_ttl: Duration,
-    /// `REQUEST_TIMEOUT_SECONDS`, `BODY_LIMIT_BYTES`, `CORS_ALLOWED_ORIGINS`, `HSTS_ENABLED`.
+    /// The shared HTTP settings ([`HttpSettings::from_env`]).
     pub http: HttpSettings,
 }
 
@@ -49,38 +49,7 @@ impl Settings {
             port: env_parse("QUERY_API_PORT", 8081)?,
             cache_ttl: Duration::from_secs(env_parse("CACHE_TTL_SECONDS", 3600)?),
             negative_cache_ttl: Duration::from_secs(env_parse("NEGATIVE_CACHE_TTL_SECONDS", 5)?),
-            http: HttpSettings {
-                request_timeout: Duration::from_secs(env_parse("REQUEST_TIMEOUT_SECONDS", 10)?),
-                body_limit: env_parse("BODY_LIMIT_BYTES", 1024 * 1024)?,
-                cors_origins: cors_origins(env_opt("CORS_ALLOWED_ORIGINS")),
-                hsts: env_parse("HSTS_ENABLED", false)?,
-            },
+            http: HttpSettings::from_env()?,
         })
-    }
-}
-
-/// `CORS_ALLOWED_ORIGINS` is a comma-separated list; empty disables CORS.
-fn cors_origins(raw: Option<String>) -> Vec<String> {
-    raw.map(|raw| {
-        raw.split(',')
-            .map(str::trim)
-            .filter(|origin| !origin.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cors_origins_are_split_on_commas_and_trimmed() {
-        assert_eq!(
-            cors_origins(Some(" https://a.example , ,https://b.example".into())),
-            vec!["https://a.example", "https://b.example"]
-        );
-        assert!(cors_origins(None).is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! wrong content type → 415, body over the limit → 413, malformed JSON → 400, and a
 //! field that is missing, unknown or of the wrong type → 400 naming the field.
 
+use crate::json::Strict;
 use crate::{ApiError, FieldError};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{StatusCode, header, request::Parts};
@@ -48,39 +49,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a JSON document into `T`, naming the field at fault.
+/// Parses a JSON document into `T`, naming the field at fault. The document is parsed
+/// first (so any syntax error, trailing garbage included, is "malformed JSON"), then read
+/// into `T` by [`Strict`], which takes structs from objects only.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body must be a JSON document"));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        use serde_json::error::Category;
-        match error.inner().classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request(format!("malformed JSON: {}", error.inner()))
-            }
-            Category::Data => {
-                let message = strip_position(&error.inner().to_string());
-                ApiError::validation(vec![FieldError::new(
-                    field_name(&error.path().to_string(), &message),
-                    message,
-                )])
-            }
-        }
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-    Ok(value)
-}
-
-/// serde_json appends " at line L column C"; the field name says more.
-fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
-    }
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    serde_path_to_error::deserialize(Strict(&document)).map_err(|error| {
+        let message = error.inner().to_string();
+        ApiError::validation(vec![FieldError::new(
+            field_name(&error.path().to_string(), &message),
+            message,
+        )])
+    })
 }
 
 /// The path serde stopped at, or for a missing or unknown field the name in backticks.

@@ -1,7 +1,8 @@
 //! The HTTP layer shared by every service: the response and error envelopes of
 //! DESIGN.md, extractors whose rejections are our errors, the authenticated-user
 //! extractor, request ids and access logs, hardening middleware, health endpoints,
-//! API docs, and a server with graceful shutdown.
+//! API docs, the shared HTTP settings, and a server with connection limits and graceful
+//! shutdown.
 
 mod auth;
 mod context;
@@ -10,9 +11,12 @@ mod envelope;
 mod error;
 mod extract;
 mod health;
+mod json;
 mod middleware;
 mod schemas;
 mod server;
+mod settings;
+mod timeouts;
 
 pub use auth::{Actor, Admin, AuthUser, Reader};
 pub use context::{current_request_id, record_user_id};
@@ -21,6 +25,7 @@ pub use envelope::{ApiResponse, CursorPage, PagePage};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use health::{Readiness, health_routes};
-pub use middleware::{HttpSettings, harden};
+pub use middleware::harden;
 pub use schemas::{Envelope, ErrorBody, ErrorEnvelope, Meta, PageMeta, PagedEnvelope};
 pub use server::serve;
+pub use settings::{ConnectionLimits, HttpSettings};

@@ -2,8 +2,8 @@
 //! security headers, CORS, a request timeout answered 503, a body-size limit, panics
 //! turned into 500 envelopes, and enveloped 404/405 fallbacks.
 
-use crate::ApiError;
 use crate::context::{CONTEXT, RequestContext};
+use crate::{ApiError, HttpSettings};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -18,30 +18,6 @@ use uuid::Uuid;
 
 /// The request-id header, read from the request when valid and set on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Limits and policies of an HTTP service.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    /// A request still running after this is answered 503.
-    pub request_timeout: Duration,
-    /// Largest accepted body, in bytes.
-    pub body_limit: usize,
-    /// Origins allowed by CORS; empty disables CORS, `*` allows any.
-    pub cors_origins: Vec<String>,
-    /// Send `Strict-Transport-Security` (only where TLS terminates here or in front).
-    pub hsts: bool,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(10),
-            body_limit: 1024 * 1024,
-            cors_origins: vec![],
-            hsts: false,
-        }
-    }
-}
 
 /// Wraps a finished router in the shared middleware.
 pub fn harden(router: Router, settings: &HttpSettings) -> Router {

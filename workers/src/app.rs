@@ -41,6 +41,7 @@ pub struct Application {
     address: SocketAddr,
     router: Router,
     workers: Vec<ConsumerWorker>,
+    limits: web::ConnectionLimits,
 }
 
 impl Application {
@@ -109,6 +110,7 @@ impl Application {
             address,
             router,
             workers,
+            limits: settings.http.connections,
         })
     }
 
@@ -132,7 +134,7 @@ impl Application {
             .into_iter()
             .map(|worker| tokio::spawn(worker.run(stop.clone())))
             .collect();
-        let served = web::serve(self.listener, self.router, stop.clone()).await;
+        let served = web::serve(self.listener, self.router, self.limits, stop.clone()).await;
         // If the server failed, stop consuming too.
         stop.cancel();
         for worker in workers {

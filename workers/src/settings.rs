@@ -34,7 +34,7 @@ pub struct Settings {
     pub bind_address: String,
     /// `WORKERS_PORT` (default 8082); 0 picks a free port.
     pub port: u16,
-    /// `REQUEST_TIMEOUT_SECONDS`, `BODY_LIMIT_BYTES`, `CORS_ALLOWED_ORIGINS`.
+    /// The shared HTTP settings ([`HttpSettings::from_env`]).
     pub http: HttpSettings,
     /// How emails leave the service.
     pub mail: MailSettings,
@@ -129,12 +129,6 @@ impl Settings {
                 "must not be below WORKER_BACKOFF_BASE_MS",
             ));
         }
-        let cors_origins = env_or("CORS_ALLOWED_ORIGINS", "")
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(str::to_owned)
-            .collect();
         Ok(Self {
             database_url: infra.database_url,
             database_max_connections: positive("DATABASE_MAX_CONNECTIONS", 10)? as u32,
@@ -143,12 +137,7 @@ impl Settings {
             jwt_issuer: env_or("JWT_ISSUER", &defaults.jwt_issuer),
             bind_address: env_or("BIND_ADDRESS", &defaults.bind_address),
             port: env_parse("WORKERS_PORT", defaults.port)?,
-            http: HttpSettings {
-                request_timeout: Duration::from_secs(positive("REQUEST_TIMEOUT_SECONDS", 10)?),
-                body_limit: positive("BODY_LIMIT_BYTES", 1_048_576)? as usize,
-                cors_origins,
-                hsts: false,
-            },
+            http: HttpSettings::from_env()?,
             mail: MailSettings {
                 smtp_url,
                 from,

@@ -8,4 +8,5 @@ mod outbox;
 mod products;
 mod register;
 mod sessions;
+mod shapes;
 mod users;
