@@ -27,7 +27,7 @@ impl Check {
         if !examples.is_empty() {
             detail.push_str(&format!(
                 ": {}",
-                examples.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                examples.iter().take(6).cloned().collect::<Vec<_>>().join("; ")
             ));
         }
         Self {
@@ -191,13 +191,24 @@ pub async fn jetstream(nats_url: &str, stream: &str, events: &[Event]) -> Result
         .filter(|e| !seen.contains_key(&e.id))
         .map(|e| format!("{} {}", e.event_type, e.id))
         .collect();
+    // A message whose event is not in the store was published without being committed.
+    let stored: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
+    let phantoms: Vec<String> = seen
+        .keys()
+        .filter(|id| !stored.contains(id))
+        .map(|id| format!("{id} in the stream only"))
+        .collect();
     let duplicated = seen.values().filter(|n| **n > 1).count();
-    let mut check = Check::count("every event in JetStream", missing.len(), events.len(), &missing);
+    let offenders: Vec<String> = missing.iter().chain(&phantoms).cloned().collect();
+    let name = "every event in JetStream, none but them";
+    let mut check = Check::count(name, offenders.len(), events.len(), &offenders);
     // Beyond the duplicate window a re-publish is allowed (consumers are idempotent): shown,
     // not failed.
-    check
-        .detail
-        .push_str(&format!(" missing ({duplicated} published twice)"));
+    check.detail.push_str(&format!(
+        " wrong ({} missing, {} not stored, {duplicated} published twice)",
+        missing.len(),
+        phantoms.len()
+    ));
     Ok(check)
 }
 

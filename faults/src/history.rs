@@ -80,6 +80,25 @@ impl Recorder {
     }
 }
 
+/// Every record as CSV, one request a line, for reading a run afterwards.
+pub fn csv(records: &[Record]) -> String {
+    let mut out = String::from("phase,method,route,status,retry_after,latency_ms,timed_out,request_id\n");
+    for r in records {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r.phase,
+            r.method,
+            r.route,
+            r.status,
+            r.retry_after.as_deref().unwrap_or(""),
+            r.latency.as_millis(),
+            r.timed_out,
+            r.request_id
+        ));
+    }
+    out
+}
+
 /// Counts of answers by class.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counts {

@@ -172,6 +172,7 @@ async fn run() -> Result<bool> {
     );
     println!("\n{text}");
     std::fs::write(dir.join("report.md"), &text)?;
+    std::fs::write(dir.join("requests.csv"), history::csv(&records))?;
     drop(stack);
     drop(infra);
     if passed && !keep {
@@ -219,7 +220,7 @@ async fn eventual(pool: &sqlx::PgPool, infra: &Infra, stack: &stack::Stack) -> V
     let mut checks = Vec::new();
     match checks::jetstream(&infra.nats.url, "EVENTS", &events).await {
         Ok(check) => checks.push(check),
-        Err(error) => checks.push(failed("every event in JetStream", error)),
+        Err(error) => checks.push(failed("every event in JetStream, none but them", error)),
     }
     let results = [
         models::postgres(pool, &folded)
