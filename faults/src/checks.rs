@@ -267,8 +267,8 @@ pub async fn emails(
         if total != 1 {
             wrong += 1;
             examples.push(format!(
-                "{} {} → {total} (dead letters {letters})",
-                e.event_type, e.stream_id
+                "{} event {} → {total} (dead letters {letters})",
+                e.event_type, e.id
             ));
         }
     }

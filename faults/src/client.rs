@@ -40,6 +40,7 @@ impl Answer {
 }
 
 /// One request to make.
+#[derive(Clone)]
 pub struct Request<'a> {
     /// API.
     pub side: Side,
@@ -53,6 +54,9 @@ pub struct Request<'a> {
     pub token: Option<&'a str>,
     /// JSON body.
     pub body: Option<Value>,
+    /// `Idempotency-Key`; a retry with the same key also sends the same request id, so that
+    /// the events (whichever attempt committed them) carry it.
+    pub key: Option<String>,
 }
 
 /// Shared by every load task.
@@ -94,7 +98,10 @@ impl Api {
             Side::Query => &self.queries,
         };
         let phase = self.recorder.phase();
-        let request_id = format!("faults-{}", uuid::Uuid::new_v4().simple());
+        let request_id = match &request.key {
+            Some(key) => format!("faults-{key}"),
+            None => format!("faults-{}", uuid::Uuid::new_v4().simple()),
+        };
         let first = self.next.fetch_add(1, Ordering::Relaxed) % bases.len();
         let start = Instant::now();
         let mut outcome = None;
@@ -105,6 +112,9 @@ impl Api {
                 .http
                 .request(method, format!("{base}{}", request.path))
                 .header("x-request-id", &request_id);
+            if let Some(key) = &request.key {
+                builder = builder.header("idempotency-key", key);
+            }
             if let Some(token) = request.token {
                 builder = builder.bearer_auth(token);
             }
@@ -162,6 +172,25 @@ impl Api {
             expect,
             timed_out,
         });
+        answer
+    }
+
+    /// Sends a keyed write, and again with the same key while the answer is 503 or none
+    /// (at most three times), as a client that wants its write done once would.
+    pub async fn send_keyed(
+        &self,
+        mut request: Request<'_>,
+        expect: &(dyn Fn(&Value) -> Option<Expect> + Sync),
+    ) -> Answer {
+        request.key = Some(uuid::Uuid::new_v4().simple().to_string());
+        let mut answer = self.send(request.clone(), Some(expect)).await;
+        for _ in 0..2 {
+            if answer.status != 0 && answer.status != 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            answer = self.send(request.clone(), Some(expect)).await;
+        }
         answer
     }
 }

@@ -87,6 +87,7 @@ impl Load {
                     path: "/api/v1/auth/login".into(),
                     token: None,
                     body: Some(json!({"email": email, "password": password})),
+                    key: None,
                 },
                 None,
             )
@@ -122,8 +123,9 @@ impl Load {
                 path: "/api/v1/products".into(),
                 token: Some(admin),
                 body: Some(body),
+                key: None,
             };
-            let answer = self.api.send(request, Some(&expect_one("product.created"))).await;
+            let answer = self.api.send_keyed(request, &expect_one("product.created")).await;
             if answer.status == 401 {
                 token = None;
             }
@@ -154,10 +156,11 @@ impl Load {
                 body: Some(
                     json!({"email": email, "name": format!("User {task}-{serial}"), "password": password}),
                 ),
+                key: None,
             };
             let answer = self
                 .api
-                .send(register, Some(&expect_one("user.registered")))
+                .send_keyed(register, &expect_one("user.registered"))
                 .await;
             if !answer.ok() {
                 self.pause(&mut rng).await;
@@ -204,6 +207,7 @@ impl Load {
             path: format!("/api/v1/users/{id}"),
             token: Some(token),
             body: Some(json!({"name": format!("Renamed {} {step}", &id[..8])})),
+            key: None,
         };
         self.api.send(request, Some(&expect_one("user.renamed"))).await;
     }
@@ -225,9 +229,10 @@ impl Load {
             path: format!("/api/v1/users/{id}/orders"),
             token: Some(token),
             body: Some(json!({"items": items})),
+            key: None,
         };
         let expect = expect_with("order.placed", "product.stock_reserved", lines);
-        let answer = self.api.send(request, Some(&expect)).await;
+        let answer = self.api.send_keyed(request, &expect).await;
         answer
             .data_str("id")
             .filter(|_| answer.ok())
@@ -242,6 +247,7 @@ impl Load {
             path: format!("/api/v1/orders/{order}/cancel"),
             token: Some(token),
             body: None,
+            key: None,
         };
         let expect = expect_with("order.cancelled", "product.stock_released", lines);
         self.api.send(request, Some(&expect)).await
@@ -285,6 +291,7 @@ impl Load {
             path,
             token: auth.then_some(token),
             body: None,
+            key: None,
         };
         self.api.send(request, None).await;
     }

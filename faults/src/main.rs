@@ -71,13 +71,29 @@ const BOUNDS: report::Bounds = report::Bounds {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> std::process::ExitCode {
-    match run().await {
+    // On SIGINT or SIGTERM the run is dropped, and with it every process it started.
+    let outcome = tokio::select! {
+        outcome = run() => outcome,
+        signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}; every process it started is stopped")),
+    };
+    match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(1),
         Err(error) => {
             eprintln!("faults: {error:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
     }
 }
 
