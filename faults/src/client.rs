@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 /// Longer than the services' own request timeout (10 s): a request this slow hung.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// From a 2xx answer's body, the events the command must have appended.
+pub type ExpectFn = dyn Fn(&Value) -> Option<Expect> + Sync;
+
 /// Which API a request goes to.
 #[derive(Debug, Clone, Copy)]
 pub enum Side {
@@ -88,11 +91,7 @@ impl Api {
 
     /// Sends `request`; `expect` says, from a 2xx answer, which events it must have appended
     /// (commands only).
-    pub async fn send(
-        &self,
-        request: Request<'_>,
-        expect: Option<&(dyn Fn(&Value) -> Option<Expect> + Sync)>,
-    ) -> Answer {
+    pub async fn send(&self, request: Request<'_>, expect: Option<&ExpectFn>) -> Answer {
         let bases = match request.side {
             Side::Command => &self.commands,
             Side::Query => &self.queries,
@@ -177,11 +176,7 @@ impl Api {
 
     /// Sends a keyed write, and again with the same key while the answer is 503 or none
     /// (at most three times), as a client that wants its write done once would.
-    pub async fn send_keyed(
-        &self,
-        mut request: Request<'_>,
-        expect: &(dyn Fn(&Value) -> Option<Expect> + Sync),
-    ) -> Answer {
+    pub async fn send_keyed(&self, mut request: Request<'_>, expect: &ExpectFn) -> Answer {
         request.key = Some(uuid::Uuid::new_v4().simple().to_string());
         let mut answer = self.send(request.clone(), Some(expect)).await;
         for _ in 0..2 {

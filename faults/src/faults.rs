@@ -181,13 +181,13 @@ async fn measure_recovery(
     Service::ALL
         .into_iter()
         .map(|service| {
-            let times = stack
+            let mut times = stack
                 .replicas
                 .iter()
                 .zip(&first_ready)
                 .filter(|(r, _)| r.service == service)
                 .map(|(_, t)| *t);
-            let slowest = times.fold(Some(Duration::ZERO), |acc, t| Some(acc?.max(t?)));
+            let slowest = times.try_fold(Duration::ZERO, |acc, t| Some(acc.max(t?)));
             (service, slowest)
         })
         .collect()

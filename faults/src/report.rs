@@ -64,7 +64,8 @@ pub fn faults_table(
                     };
                     let _ = write!(row, " {cell} |");
                     // A service that was down before this fault failed the earlier one's check.
-                    if !matches!(time, Some(t) if t <= bound) && !(before && time.is_none()) {
+                    let in_time = matches!(time, Some(t) if t <= bound);
+                    if !(in_time || before && time.is_none()) {
                         checks.push(Check {
                             name: format!("{} ready by itself after {}", service.binary(), o.fault.name()),
                             ok: false,
