@@ -284,3 +284,66 @@ pub async fn emails(
     ));
     Ok(check)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Expect;
+    use std::time::Duration;
+
+    fn record(status: u16, request_id: &str, expect: Option<Expect>) -> Record {
+        Record {
+            phase: "test".into(),
+            method: "POST",
+            route: "/api/v1/users/{id}/orders",
+            status,
+            retry_after: None,
+            latency: Duration::from_millis(5),
+            request_id: request_id.into(),
+            command: true,
+            expect,
+            timed_out: false,
+        }
+    }
+
+    fn event(stream: Uuid, event_type: &str, request_id: &str) -> Event {
+        Event {
+            id: Uuid::now_v7(),
+            stream_id: stream,
+            stream_version: 1,
+            event_type: event_type.into(),
+            data: serde_json::Value::Null,
+            correlation_id: Some(request_id.into()),
+        }
+    }
+
+    #[test]
+    fn an_order_is_stored_once_with_one_reservation_per_line_or_the_check_fails() {
+        let order = Uuid::now_v7();
+        let expect = Expect {
+            stream: order,
+            main: "order.placed",
+            others: vec![("product.stock_reserved", 2)],
+        };
+        let records = vec![record(201, "r1", Some(expect))];
+        let mut events = vec![
+            event(order, "order.placed", "r1"),
+            event(Uuid::now_v7(), "product.stock_reserved", "r1"),
+            event(Uuid::now_v7(), "product.stock_reserved", "r1"),
+        ];
+        assert!(store(&records, &events)[0].ok);
+        events.push(event(order, "order.placed", "r1"));
+        assert!(!store(&records, &events)[0].ok, "a duplicate must fail");
+        assert!(!store(&records, &events[1..3])[0].ok, "a missing order must fail");
+    }
+
+    #[test]
+    fn a_refused_command_that_appended_fails_and_a_bare_503_fails() {
+        let records = vec![record(422, "r2", None), record(503, "r3", None)];
+        let events = vec![event(Uuid::now_v7(), "order.placed", "r2")];
+        assert!(!store(&records, &events)[1].ok);
+        let verdicts = answers(&records);
+        assert!(verdicts[0].ok, "no 500");
+        assert!(!verdicts[1].ok, "503 without Retry-After");
+    }
+}

@@ -166,3 +166,76 @@ impl Folded {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(stream: Uuid, version: i64, event_type: &str, data: Value) -> Event {
+        Event {
+            id: Uuid::now_v7(),
+            stream_id: stream,
+            stream_version: version,
+            event_type: event_type.to_owned(),
+            data,
+            correlation_id: None,
+        }
+    }
+
+    #[test]
+    fn a_cancelled_order_sells_nothing_and_gives_its_stock_back() {
+        let (user, product, first, second) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let line = |quantity| json!({"userId": user, "totalCents": 100 * quantity, "lines": [{"productId": product, "quantity": quantity}]});
+        let events = vec![
+            event(product, 1, "product.created", json!({"stock": 10})),
+            event(product, 2, "product.stock_reserved", json!({"stock": 7})),
+            event(product, 3, "product.stock_released", json!({"stock": 10})),
+            event(product, 4, "product.stock_reserved", json!({"stock": 8})),
+            event(first, 1, "order.placed", line(3)),
+            event(first, 2, "order.cancelled", json!({})),
+            event(second, 1, "order.placed", line(2)),
+        ];
+        let folded = Folded::of(&events);
+        assert_eq!(
+            folded.products[&product],
+            Product {
+                stock: 8,
+                units_sold: 2,
+                version: 4
+            }
+        );
+        assert_eq!(folded.orders[&first].status, "cancelled");
+        assert_eq!(folded.orders[&first].version, 2);
+        assert_eq!(folded.top(), BTreeMap::from([(product, 2)]));
+    }
+
+    #[test]
+    fn a_user_keeps_the_last_name_and_role_and_a_deletion() {
+        let user = Uuid::now_v7();
+        let events = vec![
+            event(
+                user,
+                1,
+                "user.registered",
+                json!({"email": "a@example.com", "name": "A", "role": "user"}),
+            ),
+            event(user, 2, "user.renamed", json!({"name": "B"})),
+            event(
+                user,
+                3,
+                "user.role_changed",
+                json!({"role": "admin", "previousRole": "user"}),
+            ),
+            event(user, 4, "user.deleted", json!({})),
+        ];
+        let want = User {
+            email: "a@example.com".into(),
+            name: "B".into(),
+            role: "admin".into(),
+            deleted: true,
+            version: 4,
+        };
+        assert_eq!(Folded::of(&events).users[&user], want);
+    }
+}
