@@ -215,23 +215,29 @@ pub async fn top_answers(queries: &[String], folded: &Folded) -> Result<Vec<Chec
     let http = reqwest::Client::new();
     let mut checks = Vec::new();
     for (i, base) in queries.iter().enumerate() {
-        let body: Value = http
+        let response = http
             .get(format!("{base}/api/v1/products/top?limit=100"))
+            .timeout(std::time::Duration::from_secs(15))
             .send()
-            .await?
-            .json()
             .await?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
         let got: BTreeMap<Uuid, i64> = body["data"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|p| Some((Uuid::parse_str(p["id"].as_str()?).ok()?, p["unitsSold"].as_i64()?)))
             .collect();
-        checks.push(top(
+        let mut check = top(
             &format!("GET /products/top (query-api#{i}) = fold"),
             &folded.top(),
             &got,
-        ));
+        );
+        if status != 200 {
+            check.ok = false;
+            check.detail = format!("answered {status}; {}", check.detail);
+        }
+        checks.push(check);
     }
     Ok(checks)
 }
