@@ -81,6 +81,7 @@ impl Application {
             sessions,
             shop,
             verifier,
+            authority: auth::Authority::new(pool.clone()),
             pool: pool.clone(),
         };
         let readiness = readiness(&pool, &nats, &redis);

@@ -1,5 +1,6 @@
 //! The command side of users: load the stream, decide, append with the expected
-//! version, and change the write-side account tables in the same transaction.
+//! version, and change the write-side account tables (credentials, sessions, the
+//! email claim, the user's current authority) in the same transaction.
 //! Version conflicts are retried here, so clients rarely see them.
 
 use crate::accounts::{self, EMAIL_CLAIM};
@@ -146,6 +147,7 @@ impl Users {
         uow.claim(EMAIL_CLAIM, input.email.as_str(), id).await?;
         let stored = uow.append(id, 0, &events, metadata).await?;
         accounts::set_password_hash(uow.connection(), id, &hash).await?;
+        auth::authority::record_role(uow.connection(), id, input.role).await?;
         let outcome = outcome(id, UserState::New, 0, &events, &stored);
         if let Some(pending) = idempotency {
             uow.save_idempotent(&pending.complete(&outcome)).await?;
@@ -202,7 +204,11 @@ impl Users {
                         }
                         accounts::revoke_user_sessions(uow.connection(), user_id).await?;
                     }
+                    UserEvent::RoleChanged { role, .. } => {
+                        auth::authority::record_role(uow.connection(), user_id, *role).await?;
+                    }
                     UserEvent::Deleted => {
+                        auth::authority::remove(uow.connection(), user_id).await?;
                         accounts::delete_credentials(uow.connection(), user_id).await?;
                         accounts::revoke_user_sessions(uow.connection(), user_id).await?;
                         uow.release_claims(EMAIL_CLAIM, user_id).await?;

@@ -3,7 +3,7 @@
 use crate::commands::Users;
 use crate::sessions::Sessions;
 use crate::shop::Shop;
-use auth::TokenVerifier;
+use auth::{Authority, TokenVerifier};
 use axum::extract::FromRef;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ pub struct AppState {
     pub shop: Shop,
     /// Access-token verification.
     pub verifier: Arc<TokenVerifier>,
+    /// Callers' current role and existence, checked on every write.
+    pub authority: Authority,
     /// The database (idempotency look-ups).
     pub pool: PgPool,
 }
@@ -26,5 +28,11 @@ pub struct AppState {
 impl FromRef<AppState> for Arc<TokenVerifier> {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()
+    }
+}
+
+impl FromRef<AppState> for Authority {
+    fn from_ref(state: &AppState) -> Self {
+        state.authority.clone()
     }
 }

@@ -26,7 +26,7 @@ pub enum StoreError {
     #[error(transparent)]
     Decode(#[from] domain::EventDecodeError),
     /// Anything else from Postgres.
-    #[error(transparent)]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 

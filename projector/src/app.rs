@@ -4,6 +4,7 @@
 
 use crate::Settings;
 use crate::consumer::Consumer;
+use crate::heal::{self, RedisDebt};
 use crate::http::{self, HttpState};
 use crate::orders::OrdersProjection;
 use crate::products::ProductsProjection;
@@ -13,6 +14,7 @@ use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::PgPool;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -64,12 +66,14 @@ impl Projector {
         let jetstream = async_nats::jetstream::new(self.nats.clone());
         let stream = &self.settings.infra.stream;
         let concurrency = self.settings.concurrency;
-        let top = Self::top_sellers(&self.settings);
+        let debt = Arc::new(RedisDebt::default());
+        let top = Self::top_sellers(&self.settings).with_debt(debt.clone());
+        let cache = Self::user_cache(&self.settings);
         let users = Consumer::new(
             self.pool.clone(),
             jetstream.clone(),
             stream.clone(),
-            UsersProjection::new(self.redis.clone(), Self::user_cache(&self.settings)),
+            UsersProjection::new(self.redis.clone(), cache.clone(), debt.clone()),
             concurrency,
         );
         let products = Consumer::new(
@@ -83,7 +87,7 @@ impl Projector {
             self.pool.clone(),
             jetstream.clone(),
             stream.clone(),
-            OrdersProjection::new(self.pool.clone(), self.redis.clone(), top),
+            OrdersProjection::new(self.pool.clone(), self.redis.clone(), top.clone()),
             concurrency,
         );
         let state = HttpState {
@@ -105,11 +109,12 @@ impl Projector {
             stop.cancel();
             served
         };
-        let (served, (), (), ()) = tokio::join!(
+        let (served, (), (), (), ()) = tokio::join!(
             serve,
             users.run(stop.clone()),
             products.run(stop.clone()),
             orders.run(stop.clone()),
+            heal::heal(&debt, &self.pool, &self.redis, &cache, &top, stop.clone()),
         );
         served
     }

@@ -218,13 +218,17 @@ impl<P: LiveProjection> Consumer<P> {
 
 /// Runs one Redis write after a commit, bounded by [`REDIS_TIMEOUT`]; a failure is
 /// logged as leaving `what` stale.
-pub async fn redis_write<T>(what: &'static str, write: impl Future<Output = redis::RedisResult<T>>) {
+pub async fn redis_write<T>(what: &'static str, write: impl Future<Output = redis::RedisResult<T>>) -> bool {
     match tokio::time::timeout(REDIS_TIMEOUT, write).await {
-        Ok(Ok(_)) => {}
+        Ok(Ok(_)) => true,
         Ok(Err(error)) => {
-            tracing::warn!(error = %error, redis.target = what, "redis write failed; stale until healed")
+            tracing::warn!(error = %error, redis.target = what, "redis write failed; stale until healed");
+            false
         }
-        Err(_) => tracing::warn!(redis.target = what, "redis write timed out; stale until healed"),
+        Err(_) => {
+            tracing::warn!(redis.target = what, "redis write timed out; stale until healed");
+            false
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     /// Postgres failed or is unreachable.
-    #[error(transparent)]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// The store lacks events a delivered event comes after; retried in case it is a
     /// read-your-writes delay, reported loudly because it should never happen.
@@ -34,7 +34,7 @@ pub enum ProjectionError {
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
     /// Postgres failed.
-    #[error(transparent)]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// Replaying the store failed.
     #[error(transparent)]

@@ -11,6 +11,7 @@
 mod app;
 mod consumer;
 mod error;
+pub mod heal;
 pub mod http;
 pub mod model;
 pub mod orders;

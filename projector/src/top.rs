@@ -5,31 +5,54 @@
 //! so writing one again is harmless and any write heals whatever a crash or a Redis outage
 //! left behind. The read and the write happen under the products' locks, so two writers
 //! cannot leave an older value last. A rebuild replaces the whole set.
+//!
+//! The set lives only in Redis, so a Redis restarted empty (or flushed) would lose it:
+//! every complete fill also writes the marker `<key>:seeded`, readers trust the set only
+//! while the marker exists, and the projector refills the set from Postgres whenever
+//! the marker is gone (see `heal`).
 
 use crate::consumer::redis_write;
+use crate::heal::RedisDebt;
 use crate::products;
 use crate::{RebuildError, store};
 use readmodels::users::UserCache;
 use redis::aio::ConnectionLike;
 use runtime::RedisHandle;
 use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Members written per `ZADD` while refilling.
 const REFILL_CHUNK: usize = 1000;
 
 /// Where the best sellers are ranked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TopSellers {
     key: String,
+    seeded: String,
+    debt: Arc<RedisDebt>,
+}
+
+impl PartialEq for TopSellers {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
 }
 
 impl TopSellers {
     /// The set `<prefix>:products:top`.
     pub fn new(prefix: &str) -> Self {
+        let key = format!("{prefix}:products:top");
         Self {
-            key: format!("{prefix}:products:top"),
+            seeded: format!("{key}:seeded"),
+            key,
+            debt: Arc::default(),
         }
+    }
+
+    /// The same set, reporting missed writes to `debt`.
+    pub fn with_debt(self, debt: Arc<RedisDebt>) -> Self {
+        Self { debt, ..self }
     }
 
     /// The set under the same key prefix as the user documents of `cache`.
@@ -44,6 +67,55 @@ impl TopSellers {
         &self.key
     }
 
+    /// The marker that says the set is complete.
+    pub fn seeded_key(&self) -> &str {
+        &self.seeded
+    }
+
+    /// Refills the set from Postgres when its marker is missing (Redis restarted empty,
+    /// flushed, a score was missed, or never filled); `Some(products)` when it did. Any
+    /// number of replicas may call this: the refill takes the projection lock
+    /// exclusively and looks again.
+    pub async fn ensure_seeded<C: ConnectionLike + Send>(
+        &self,
+        pool: &PgPool,
+        redis: &mut C,
+    ) -> Result<Option<u64>, RebuildError> {
+        if self.is_seeded(redis).await? {
+            return Ok(None);
+        }
+        self.reseed(pool, redis).await
+    }
+
+    /// Drops the marker: readers go to Postgres until the set is re-seeded.
+    pub async fn invalidate<C: ConnectionLike + Send>(&self, redis: &mut C) -> redis::RedisResult<()> {
+        redis::cmd("DEL").arg(&self.seeded).query_async(redis).await
+    }
+
+    async fn is_seeded<C: ConnectionLike + Send>(&self, redis: &mut C) -> redis::RedisResult<bool> {
+        redis::cmd("EXISTS").arg(&self.seeded).query_async(redis).await
+    }
+
+    /// Refills the set with the live projections paused (exclusive projection lock), so
+    /// no score written meanwhile can be lost; `None` when another replica did it first.
+    async fn reseed<C: ConnectionLike + Send>(
+        &self,
+        pool: &PgPool,
+        redis: &mut C,
+    ) -> Result<Option<u64>, RebuildError> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(store::PROJECTION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        if self.is_seeded(redis).await? {
+            return Ok(None);
+        }
+        let products = self.refill(&mut tx, redis).await?;
+        tx.commit().await?;
+        Ok(Some(products))
+    }
+
     /// Writes the scores of `products` as Postgres has them now: `ZADD` for units sold,
     /// `ZREM` for none (or no row yet). Failures are logged: a later write or a rebuild
     /// heals them.
@@ -53,10 +125,13 @@ impl TopSellers {
         }
         let Some(mut conn) = redis.get() else {
             tracing::warn!("redis not connected; best-seller scores not written");
+            self.debt.top();
             return;
         };
-        if let Err(error) = self.sync_locked(pool, &mut conn, products).await {
-            tracing::warn!(error = %error, "best-seller scores not read; not written");
+        match self.sync_locked(pool, &mut conn, products).await {
+            Ok(true) => {}
+            Ok(false) => self.debt.top(),
+            Err(error) => tracing::warn!(error = %error, "best-seller scores not read; not written"),
         }
     }
 
@@ -65,7 +140,7 @@ impl TopSellers {
         pool: &PgPool,
         redis: &mut C,
         products: &[Uuid],
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = pool.begin().await?;
         store::share_projection_lock(&mut tx).await?;
         products::sql::lock_products(&mut tx, products).await?;
@@ -83,12 +158,14 @@ impl TopSellers {
             };
         }
         // Still under the locks: a concurrent writer reads after this write lands.
-        redis_write("best sellers", pipe.query_async::<()>(redis)).await;
-        tx.commit().await
+        let written = redis_write("best sellers", pipe.query_async::<()>(redis)).await;
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// Replaces the set with the scores of every product that sold (a rebuild); returns
-    /// how many. The new set is built aside and renamed over the old one at once.
+    /// how many. The new set is built aside and renamed over the old one at once, with
+    /// the marker that says it is complete.
     pub async fn refill<C: ConnectionLike + Send>(
         &self,
         conn: &mut PgConnection,
@@ -108,15 +185,15 @@ impl TopSellers {
             }
             zadd.query_async::<()>(redis).await?;
         }
+        let mut swap = redis::pipe();
+        swap.atomic();
         if sold.is_empty() {
-            redis::cmd("DEL").arg(&self.key).query_async::<()>(redis).await?;
+            swap.del(&self.key).ignore();
         } else {
-            redis::cmd("RENAME")
-                .arg(&building)
-                .arg(&self.key)
-                .query_async::<()>(redis)
-                .await?;
+            swap.rename(&building, &self.key).ignore();
         }
+        swap.set(&self.seeded, 1).ignore();
+        swap.query_async::<()>(redis).await?;
         Ok(sold.len() as u64)
     }
 }

@@ -4,7 +4,7 @@
 use crate::Settings;
 use crate::lookup::UserLookup;
 use crate::products::BestSellers;
-use auth::TokenVerifier;
+use auth::{Authority, TokenVerifier};
 use axum::extract::FromRef;
 use readmodels::users::UserCache;
 use runtime::RedisHandle;
@@ -21,6 +21,9 @@ pub struct AppState {
     pub redis: RedisHandle,
     /// Checks access tokens; this service cannot mint any.
     pub verifier: Arc<TokenVerifier>,
+    /// Callers' current role and existence on the write side, read when a request uses
+    /// admin powers.
+    pub authority: Authority,
     /// Single-user reads through the cache.
     pub users: Arc<UserLookup>,
     /// Best sellers from Redis, or Postgres when Redis cannot answer.
@@ -35,6 +38,7 @@ impl AppState {
         let cache = UserCache::new(settings.redis_prefix.clone(), settings.cache_ttl);
         Self {
             verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),
+            authority: Authority::new(pool.clone()),
             users: Arc::new(UserLookup::new(
                 pool.clone(),
                 redis.clone(),
@@ -56,5 +60,11 @@ impl AppState {
 impl FromRef<AppState> for Arc<TokenVerifier> {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()
+    }
+}
+
+impl FromRef<AppState> for Authority {
+    fn from_ref(state: &AppState) -> Self {
+        state.authority.clone()
     }
 }

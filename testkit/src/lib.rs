@@ -1,13 +1,15 @@
 //! Test support for integration and end-to-end tests: a fresh database per test,
 //! isolated NATS stream and Redis key names, a real SMTP server that records what it
-//! receives, a private nats-server, and waiting helpers. Never used by production code.
+//! receives, private nats-server and redis-server processes, and waiting helpers. Never used by production code.
 
 mod db;
 mod nats;
+mod redis_server;
 mod smtp;
 
 pub use db::TestDb;
 pub use nats::{NatsServer, TestNats, TestRedis};
+pub use redis_server::RedisServer;
 pub use smtp::{ReceivedMail, SmtpServer};
 
 use std::future::Future;

@@ -13,7 +13,7 @@ mod health;
 mod middleware;
 mod server;
 
-pub use auth::AuthUser;
+pub use auth::{Actor, AuthUser, Reader};
 pub use context::{current_request_id, record_user_id};
 pub use docs::{BearerAuth, docs_routes};
 pub use envelope::{ApiResponse, CursorPage, PagePage};

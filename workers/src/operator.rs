@@ -24,7 +24,7 @@ pub enum RetryError {
         message: String,
     },
     /// Postgres failed.
-    #[error(transparent)]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 

@@ -11,7 +11,7 @@ use domain::order::{MAX_LINES, MAX_QUANTITY};
 use serde_json::json;
 use std::collections::HashSet;
 use uuid::Uuid;
-use web::{ApiError, ApiJson, ApiPath, ApiResponse, AuthUser, FieldError};
+use web::{Actor, ApiError, ApiJson, ApiPath, ApiResponse, FieldError};
 
 fn validate(body: &PlaceOrderRequest) -> Result<Vec<(Uuid, i64)>, ApiError> {
     if body.items.is_empty() || body.items.len() > MAX_LINES {
@@ -50,7 +50,7 @@ fn validate(body: &PlaceOrderRequest) -> Result<Vec<(Uuid, i64)>, ApiError> {
         (status = 422, description = "INSUFFICIENT_STOCK, UNKNOWN_PRODUCT, PRODUCT_RETIRED, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED")))]
 pub async fn place(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(user_id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PlaceOrderRequest>,
@@ -97,7 +97,7 @@ pub async fn place(
         (status = 404, description = "NOT_FOUND (also another user's order)"), (status = 422, description = "ORDER_NOT_CANCELLABLE")))]
 pub async fn cancel(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(order_id): ApiPath<Uuid>,
     _headers: HeaderMap,
 ) -> Result<ApiResponse, ApiError> {

@@ -14,7 +14,7 @@ use domain::product::{Description, MAX_STOCK, ProductCommand, ProductName, Sku};
 use domain::user::ValueError;
 use serde_json::json;
 use uuid::Uuid;
-use web::{ApiError, ApiJson, ApiPath, ApiResponse, AuthUser};
+use web::{Actor, ApiError, ApiJson, ApiPath, ApiResponse};
 
 fn stock_value(stock: i64) -> Result<i64, ValueError> {
     if (0..=MAX_STOCK).contains(&stock) {
@@ -49,7 +49,7 @@ async fn replay_after_race(
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED")))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateProductRequest>,
 ) -> Result<ApiResponse, ApiError> {
@@ -109,7 +109,7 @@ pub async fn create(
         (status = 422, description = "PRODUCT_RETIRED")))]
 pub async fn update(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<UpdateProductRequest>,
@@ -155,7 +155,7 @@ pub async fn update(
         (status = 404, description = "NOT_FOUND"), (status = 422, description = "PRODUCT_RETIRED or INVALID_QUANTITY")))]
 pub async fn restock(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RestockRequest>,
@@ -200,7 +200,7 @@ pub async fn restock(
         (status = 412, description = "PRECONDITION_FAILED"), (status = 422, description = "PRODUCT_RETIRED: already retired")))]
 pub async fn retire(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {

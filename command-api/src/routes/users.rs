@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use domain::user::{Password, UserCommand, UserName};
 use uuid::Uuid;
-use web::{ApiError, ApiJson, ApiPath, ApiResponse, AuthUser, FieldError};
+use web::{Actor, ApiError, ApiJson, ApiPath, ApiResponse, FieldError};
 
 /// The version in `If-Match` (`"3"`, `W/"3"`, `3`); `*` and no header mean "any".
 pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
@@ -44,7 +44,7 @@ fn answer(outcome: &crate::commands::UserOutcome) -> Result<ApiResponse, ApiErro
         (status = 412, description = "PRECONDITION_FAILED")))]
 pub async fn rename(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RenameRequest>,
@@ -75,7 +75,7 @@ pub async fn rename(
         (status = 412, description = "PRECONDITION_FAILED")))]
 pub async fn change_role(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RoleRequest>,
@@ -106,7 +106,7 @@ pub async fn change_role(
         (status = 404, description = "NOT_FOUND")))]
 pub async fn change_password(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PasswordRequest>,
@@ -161,7 +161,7 @@ pub async fn change_password(
         (status = 404, description = "NOT_FOUND"), (status = 412, description = "PRECONDITION_FAILED")))]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {

@@ -177,7 +177,7 @@ async fn a_deleted_user_can_no_longer_log_in_and_frees_the_email() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(again.status(), 404);
+    assert_eq!(again.status(), 401, "the token's account is gone");
     assert_eq!(
         app.register("gone@example.com", "Back", "password123")
             .await

@@ -2,16 +2,18 @@
 //! from the `user` stream.
 
 pub mod cache;
-mod row;
+pub(crate) mod row;
 pub mod sql;
 
 use crate::ProjectionError;
 use crate::consumer::{LiveProjection, redis_write};
+use crate::heal::RedisDebt;
 use crate::model::{self, ReadModel};
 use eventstore::EventEnvelope;
 use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub use crate::model::{Outcome, Projected};
@@ -81,12 +83,14 @@ pub async fn project_event(
 pub struct UsersProjection {
     redis: RedisHandle,
     cache: UserCache,
+    debt: Arc<RedisDebt>,
 }
 
 impl UsersProjection {
-    /// Writes documents through `redis` under `cache`'s keys.
-    pub fn new(redis: RedisHandle, cache: UserCache) -> Self {
-        Self { redis, cache }
+    /// Writes documents through `redis` under `cache`'s keys; a document not written is
+    /// owed to `debt`.
+    pub fn new(redis: RedisHandle, cache: UserCache, debt: Arc<RedisDebt>) -> Self {
+        Self { redis, cache, debt }
     }
 }
 
@@ -100,9 +104,12 @@ impl LiveProjection for UsersProjection {
             return;
         };
         let Some(mut conn) = self.redis.get() else {
-            tracing::warn!("redis not connected; user document not written");
+            tracing::warn!(user.id = %row.id, "redis not connected; user document not written");
+            self.debt.user(row.id);
             return;
         };
-        redis_write("user document", cache::write_row(&self.cache, &mut conn, row)).await;
+        if !redis_write("user document", cache::write_row(&self.cache, &mut conn, row)).await {
+            self.debt.user(row.id);
+        }
     }
 }

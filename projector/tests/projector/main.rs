@@ -5,6 +5,7 @@ mod delivery;
 mod http;
 mod live;
 mod rebuild;
+mod redis_outage;
 mod scripts;
 mod shop;
 mod shop_rebuild;

@@ -243,3 +243,43 @@ async fn two_replicas_count_units_sold_exactly_once_over_many_orders() {
     second.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_sellers_lost_in_redis_are_re_seeded_from_postgres_by_themselves() {
+    let env = TestEnv::new().await;
+    let projector = env.start().await;
+    let (mug, _) = env.create_product("Mug", 1250, 10).await;
+    let (tea, _) = env.create_product("Tea", 499, 100).await;
+    env.place_order(&[(tea, 4), (mug, 3)]).await;
+    env.place_order(&[(tea, 2)]).await;
+    env.publish_outbox().await;
+    let expected = vec![(tea.to_string(), 6), (mug.to_string(), 3)];
+    eventually(WAIT, "the ranking", || async {
+        (env.top().await == expected).then_some(())
+    })
+    .await;
+
+    // Redis restarted empty (only this test's keys: the server is shared).
+    let top = projector::Projector::top_sellers(&env.settings());
+    let mut conn = env.redis.connection().await;
+    let _: () = redis::cmd("DEL")
+        .arg(top.key())
+        .arg(top.seeded_key())
+        .query_async(&mut conn)
+        .await
+        .expect("DEL");
+    assert!(env.top().await.is_empty());
+
+    eventually(WAIT, "the ranking re-seeded", || async {
+        (env.top().await == expected).then_some(())
+    })
+    .await;
+    let seeded: bool = redis::cmd("EXISTS")
+        .arg(top.seeded_key())
+        .query_async(&mut conn)
+        .await
+        .expect("EXISTS");
+    assert!(seeded, "the set is marked complete again");
+    projector.stop().await;
+    env.cleanup().await;
+}

@@ -3,7 +3,10 @@
 //! from Postgres in one query for all ranked ids. When Redis is down, errors, holds
 //! something unreadable or holds nothing, the whole answer comes from `products_view`
 //! instead (`units_sold > 0`, served by its partial index); both paths give the same
-//! answer: most units sold first, ties by id.
+//! answer: most units sold first, ties by id. The set is trusted only while its marker
+//! `<prefix>:products:top:seeded` exists: a Redis restarted empty or flushed has no
+//! marker until the projector has re-seeded the whole set, and until then answers come
+//! from Postgres.
 //!
 //! Redis orders equal scores by member, descending, so a plain `ZREVRANGE` would cut a
 //! tie at the limit differently from Postgres. The script below takes the members above
@@ -35,8 +38,12 @@ pub struct TopProduct {
 }
 
 /// The top `ARGV[1]` members with a positive score, by score descending then member
-/// ascending, as a flat `[member, score, ...]` list.
+/// ascending, as a flat `[member, score, ...]` list; nil while the marker `KEYS[2]` is
+/// missing (the set may be partial).
 const TOP_SCRIPT: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return false
+end
 local n = tonumber(ARGV[1])
 local top = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(0', 'WITHSCORES', 'LIMIT', 0, n)
 if #top < 2 * n then
@@ -71,6 +78,7 @@ pub struct BestSellers {
     pool: PgPool,
     redis: RedisHandle,
     key: String,
+    seeded: String,
     script: redis::Script,
 }
 
@@ -81,6 +89,7 @@ impl BestSellers {
             pool,
             redis,
             key: top_key(prefix),
+            seeded: seeded_key(prefix),
             script: redis::Script::new(TOP_SCRIPT),
         }
     }
@@ -97,17 +106,22 @@ impl BestSellers {
         }
     }
 
-    /// `(product id, units sold)` from Redis; `None` when Redis is not connected.
+    /// `(product id, units sold)` from Redis; `None` when Redis is not connected or the
+    /// set is not known to be complete.
     async fn ranking(&self, limit: u32) -> Result<Option<Vec<(Uuid, i64)>>, RankingError> {
         let Some(mut conn) = self.redis.get() else {
             return Ok(None);
         };
-        let flat: Vec<String> = self
+        let flat: Option<Vec<String>> = self
             .script
             .key(&self.key)
+            .key(&self.seeded)
             .arg(limit)
             .invoke_async(&mut conn)
             .await?;
+        let Some(flat) = flat else {
+            return Ok(None);
+        };
         flat.chunks(2)
             .map(|pair| match pair {
                 [member, score] => Ok((
@@ -124,6 +138,11 @@ impl BestSellers {
 /// The sorted set of best sellers under `prefix`.
 pub fn top_key(prefix: &str) -> String {
     format!("{prefix}:products:top")
+}
+
+/// The marker that says the set under `prefix` is complete (written by the projector).
+pub fn seeded_key(prefix: &str) -> String {
+    format!("{}:seeded", top_key(prefix))
 }
 
 /// A Redis score as a whole number of units.

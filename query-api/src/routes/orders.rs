@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use uuid::Uuid;
-use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser};
+use web::{ApiError, ApiPath, ApiQuery, ApiResponse, Reader};
 
 /// Orders are personal: clients may store them privately but must revalidate.
 const ORDER_CACHE_CONTROL: &str = "private, no-cache";
@@ -41,12 +41,12 @@ pub fn routes() -> Router<AppState> {
 )]
 pub async fn list_user_orders(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Reader,
     ApiPath(user_id): ApiPath<Uuid>,
     ApiQuery(params): ApiQuery<ListOrdersParams>,
 ) -> Result<ApiResponse, ApiError> {
     let request = params.validate(user_id).map_err(ApiError::validation)?;
-    caller.require_self_or_admin(user_id)?;
+    caller.require_self_or_admin(user_id).await?;
     let listing = orders::list_orders(&state.pool, &request)
         .await
         .map_err(ApiError::internal)?;
@@ -75,14 +75,16 @@ pub async fn list_user_orders(
 )]
 pub async fn get_order(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Reader,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let order = orders::find_order(&state.pool, id)
         .await
         .map_err(ApiError::internal)?
-        .filter(|order| order.user_id == caller.id || caller.is_admin())
         .ok_or_else(|| ApiError::not_found("order"))?;
+    if order.user_id != caller.id() && !caller.is_admin().await? {
+        return Err(ApiError::not_found("order"));
+    }
     Ok(versioned(&headers, &order, order.version, ORDER_CACHE_CONTROL))
 }

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use uuid::Uuid;
-use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser};
+use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser, Reader};
 
 /// Single users may be stored by the client but must be revalidated (with `If-None-Match`).
 const SINGLE_USER_CACHE_CONTROL: &str = "private, no-cache";
@@ -62,17 +62,17 @@ pub async fn me(
         (status = 304, description = "The client's copy is current"),
         (status = 400, description = "`id` is not a UUID", body = ErrorResponse),
         (status = 401, description = "Missing or invalid token", body = ErrorResponse),
-        (status = 403, description = "Neither that user nor an administrator", body = ErrorResponse),
+        (status = 403, description = "Neither that user nor a current administrator", body = ErrorResponse),
         (status = 404, description = "Unknown or deleted user", body = ErrorResponse),
     )
 )]
 pub async fn get_user(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Reader,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller.require_self_or_admin(id)?;
+    caller.require_self_or_admin(id).await?;
     single_user(&state, id, &headers).await
 }
 
@@ -87,17 +87,17 @@ pub async fn get_user(
     responses(
         (status = 200, description = "A page of users", body = UserListResponse),
         (status = 400, description = "A parameter is unknown, malformed or out of range", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
-        (status = 403, description = "Not an administrator", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid token, or the caller's account is gone", body = ErrorResponse),
+        (status = 403, description = "Not a current administrator", body = ErrorResponse),
     )
 )]
 pub async fn list_users(
     State(state): State<AppState>,
-    caller: AuthUser,
+    caller: Reader,
     ApiQuery(params): ApiQuery<ListUsersParams>,
 ) -> Result<ApiResponse, ApiError> {
     let request = params.validate().map_err(ApiError::validation)?;
-    caller.require_admin()?;
+    caller.require_admin().await?;
     let listing = listing::list_users(&state.pool, &request)
         .await
         .map_err(ApiError::internal)?;

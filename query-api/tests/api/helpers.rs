@@ -133,12 +133,34 @@ impl TestApp {
         TokenIssuer::new(self.key.clone(), ISSUER, ttl)
     }
 
-    /// A token of an administrator who need not exist as a user.
-    pub fn admin_token(&self) -> String {
-        self.token(Uuid::now_v7(), Role::Admin)
+    /// A token of an administrator who exists on the write side (so their admin powers
+    /// are confirmed) but has no read-model row.
+    pub async fn admin_token(&self) -> String {
+        let id = Uuid::now_v7();
+        self.set_authority(id, Some(Role::Admin)).await;
+        self.token(id, Role::Admin)
     }
 
-    /// Inserts a live user into `users_view`, as the projector would.
+    /// A token of a live regular user who has no read-model row.
+    pub async fn user_token(&self) -> String {
+        let id = Uuid::now_v7();
+        self.set_authority(id, Some(Role::User)).await;
+        self.token(id, Role::User)
+    }
+
+    /// Sets a user's current standing on the write side as the command API does: their
+    /// role, or `None` once deleted.
+    pub async fn set_authority(&self, id: Uuid, role: Option<Role>) {
+        let mut conn = self.db.pool.acquire().await.expect("a connection");
+        match role {
+            Some(role) => auth::authority::record_role(&mut conn, id, role).await,
+            None => auth::authority::remove(&mut conn, id).await,
+        }
+        .expect("set the user's authority");
+    }
+
+    /// Inserts a live user into `users_view`, as the projector would, and their role
+    /// into the write side's authority table, as the command API would.
     pub async fn seed(&self, user: NewUser<'_>) -> UserView {
         let email = user
             .email
@@ -153,8 +175,10 @@ impl TestApp {
             "INSERT INTO users_view (id, email, name, role, version, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
         );
+        let id = user.id.unwrap_or_else(Uuid::now_v7);
+        self.set_authority(id, Some(user.role)).await;
         sqlx::query_as::<_, UserView>(&sql)
-            .bind(user.id.unwrap_or_else(Uuid::now_v7))
+            .bind(id)
             .bind(email)
             .bind(user.name)
             .bind(user.role.as_str())
@@ -165,8 +189,10 @@ impl TestApp {
             .expect("seed a user")
     }
 
-    /// Turns a user into an erased tombstone, as the projector does on `user.deleted`.
+    /// Turns a user into an erased tombstone, as the projector does on `user.deleted`
+    /// (and removes their authority, as the command API does).
     pub async fn mark_deleted(&self, id: Uuid) {
+        self.set_authority(id, None).await;
         sqlx::query(
             "UPDATE users_view SET email = NULL, name = NULL, version = version + 1,
              deleted_at = now(), updated_at = now() WHERE id = $1",

@@ -48,7 +48,7 @@ async fn security_headers_are_on_every_response() {
 async fn an_unknown_route_is_a_404_envelope() {
     let app = spawn_app().await;
     let (status, body) = app
-        .get_json("/api/v1/nothing-here", Some(&app.admin_token()))
+        .get_json("/api/v1/nothing-here", Some(&app.admin_token().await))
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
 }

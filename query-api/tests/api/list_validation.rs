@@ -8,7 +8,7 @@ async fn invalid_list_parameters_are_refused_naming_the_parameter() {
     let app = spawn_app().await;
     app.seed(NewUser::named("one")).await;
     app.seed(NewUser::named("two")).await;
-    let admin = app.admin_token();
+    let admin = app.admin_token().await;
     let (_, first) = app
         .get_json("/api/v1/users?limit=1&sort=name", Some(&admin))
         .await;

@@ -37,7 +37,7 @@ fn ids(body: &Value) -> Vec<Uuid> {
 
 /// Follows `nextCursor` from `first` to the end, returning the ids in order.
 async fn walk(app: &TestApp, first: &str) -> Vec<Uuid> {
-    let token = app.admin_token();
+    let token = app.admin_token().await;
     let mut seen = Vec::new();
     let mut path = first.to_owned();
     for _ in 0..50 {
@@ -80,7 +80,7 @@ async fn page_mode_reports_totals_and_serves_the_last_page() {
         app.mark_deleted(gone.id).await;
     }
     let live: Vec<Uuid> = [0, 1, 3, 4, 6].iter().map(|&i| users[i].id).collect();
-    let admin = app.admin_token();
+    let admin = app.admin_token().await;
 
     let mut seen = Vec::new();
     for page in 1..=3 {
@@ -121,7 +121,7 @@ async fn cursor_mode_visits_every_user_exactly_once_while_users_are_added() {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let initial = seed_in_order(&app, &names).await;
     app.mark_deleted(initial[4].id).await;
-    let admin = app.admin_token();
+    let admin = app.admin_token().await;
 
     let mut seen = Vec::new();
     let mut added_later = Vec::new();
@@ -198,7 +198,7 @@ async fn sorts_by_name_and_email_descending_in_both_modes() {
     let (_, body) = app
         .get_json(
             "/api/v1/users?perPage=5&sort=email&order=desc",
-            Some(&app.admin_token()),
+            Some(&app.admin_token().await),
         )
         .await;
     assert_eq!(ids(&body), by_email);
@@ -244,7 +244,7 @@ async fn role_and_q_filter_the_list_and_wildcards_match_literally() {
         })
         .await;
     app.mark_deleted(gone.id).await;
-    let admin = app.admin_token();
+    let admin = app.admin_token().await;
 
     let cases = [
         ("role=admin", vec![alice.id]),

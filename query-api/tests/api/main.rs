@@ -5,6 +5,7 @@
 //! while it closes the pool, whose connections need the test runtime's I/O driver; on a
 //! current-thread runtime that wait never ends.
 
+mod authority;
 mod helpers;
 mod http;
 mod list_validation;

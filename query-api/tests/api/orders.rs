@@ -122,17 +122,15 @@ async fn only_the_owner_or_an_admin_may_list_a_users_orders() {
     let orders = seed_orders(&app, owner, 2).await;
     let path = format!("/api/v1/users/{owner}/orders");
 
-    let (status, body) = app
-        .get_json(&path, Some(&app.token(Uuid::now_v7(), Role::User)))
-        .await;
+    let (status, body) = app.get_json(&path, Some(&app.user_token().await)).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
     let (status, body) = app.get_json(&path, None).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
-    let (status, body) = app.get_json(&path, Some(&app.admin_token())).await;
+    let (status, body) = app.get_json(&path, Some(&app.admin_token().await)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(ids(&body), newest_first(&orders));
     let nobody = format!("/api/v1/users/{}/orders", Uuid::now_v7());
-    let (status, body) = app.get_json(&nobody, Some(&app.admin_token())).await;
+    let (status, body) = app.get_json(&nobody, Some(&app.admin_token().await)).await;
     assert_eq!((status, &body["data"]), (StatusCode::OK, &json!([])));
 }
 
@@ -167,7 +165,7 @@ async fn invalid_order_list_parameters_are_refused_naming_the_parameter() {
     }
     // A cursor only continues the list of the user it was made for.
     let other = format!("/api/v1/users/{}/orders?cursor={cursor}", Uuid::now_v7());
-    let (status, body) = app.get_json(&other, Some(&app.admin_token())).await;
+    let (status, body) = app.get_json(&other, Some(&app.admin_token().await)).await;
     assert_eq!(refused_fields(status, &body), ["cursor"]);
     let (status, body) = app
         .get_json("/api/v1/users/not-a-uuid/orders", Some(&token))
@@ -182,7 +180,7 @@ async fn an_order_is_read_by_its_owner_or_an_admin_and_is_not_found_for_anyone_e
     let order = seed_orders(&app, owner, 3).await.remove(2);
     let path = format!("/api/v1/orders/{}", order.order_id);
 
-    for token in [app.token(owner, Role::User), app.admin_token()] {
+    for token in [app.token(owner, Role::User), app.admin_token().await] {
         let response = app.get(&path, Some(&token)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[ETAG], "\"2\"");
@@ -191,12 +189,12 @@ async fn an_order_is_read_by_its_owner_or_an_admin_and_is_not_found_for_anyone_e
         assert_eq!(body["data"]["lines"].as_array().map(Vec::len), Some(3));
     }
     // Another user's order looks exactly like an unknown one.
-    let stranger = app.token(Uuid::now_v7(), Role::User);
+    let stranger = app.user_token().await;
     let unknown = format!("/api/v1/orders/{}", Uuid::now_v7());
     for (path, token) in [
         (&path, &stranger),
         (&unknown, &stranger),
-        (&unknown, &app.admin_token()),
+        (&unknown, &app.admin_token().await),
     ] {
         let (status, body) = app.get_json(path, Some(token)).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
@@ -204,7 +202,9 @@ async fn an_order_is_read_by_its_owner_or_an_admin_and_is_not_found_for_anyone_e
     }
     let (status, body) = app.get_json(&path, None).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
-    let (status, body) = app.get_json("/api/v1/orders/123", Some(&app.admin_token())).await;
+    let (status, body) = app
+        .get_json("/api/v1/orders/123", Some(&app.admin_token().await))
+        .await;
     assert_eq!(refused_fields(status, &body), ["id"]);
 
     let not_modified = app

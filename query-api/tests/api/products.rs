@@ -96,7 +96,7 @@ async fn invalid_product_list_parameters_are_refused_naming_the_parameter() {
     app.seed(NewUser::named("someone")).await;
     app.seed(NewUser::named("another")).await;
     let (_, users) = app
-        .get_json("/api/v1/users?limit=1", Some(&app.admin_token()))
+        .get_json("/api/v1/users?limit=1", Some(&app.admin_token().await))
         .await;
     let users_cursor = users["meta"]["pagination"]["nextCursor"]
         .as_str()

@@ -5,7 +5,10 @@
 use crate::helpers::TestApp;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use query_api::orders::{OrderLineView, OrderView};
-use query_api::products::{PRODUCT_COLUMNS, ProductView, top::top_key};
+use query_api::products::{
+    PRODUCT_COLUMNS, ProductView,
+    top::{seeded_key, top_key},
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -162,8 +165,20 @@ impl TestApp {
         order
     }
 
-    /// Sets the best-seller scores in Redis, as the projector does.
+    /// Sets the best-seller scores in Redis and marks the set complete, as the projector does.
     pub async fn rank(&self, scores: &[(Uuid, i64)]) {
+        self.rank_unseeded(scores).await;
+        let mut conn = self.redis.connection().await;
+        let _: () = redis::cmd("SET")
+            .arg(seeded_key(&self.redis.prefix))
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .expect("SET marker");
+    }
+
+    /// Sets best-seller scores in Redis without the marker (a set being re-seeded).
+    pub async fn rank_unseeded(&self, scores: &[(Uuid, i64)]) {
         let mut conn = self.redis.connection().await;
         for (id, units) in scores {
             let _: i64 = redis::cmd("ZADD")

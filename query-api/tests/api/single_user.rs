@@ -36,7 +36,10 @@ async fn a_read_fills_the_cache() {
     assert_eq!(app.cached(user.id).await, CacheLookup::Miss);
 
     let response = app
-        .get(&format!("/api/v1/users/{}", user.id), Some(&app.admin_token()))
+        .get(
+            &format!("/api/v1/users/{}", user.id),
+            Some(&app.admin_token().await),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 
@@ -55,7 +58,7 @@ async fn reads_are_answered_from_postgres_when_redis_is_down() {
         assert_eq!(body["data"], json!(user), "{path}");
     }
     let unknown = format!("/api/v1/users/{}", Uuid::now_v7());
-    let (status, body) = app.get_json(&unknown, Some(&app.admin_token())).await;
+    let (status, body) = app.get_json(&unknown, Some(&app.admin_token().await)).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
 
     let (status, body) = app.get_json("/health/ready", None).await;
@@ -66,7 +69,7 @@ async fn reads_are_answered_from_postgres_when_redis_is_down() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_user_is_cached_as_missing_until_the_projector_writes_it() {
     let app = spawn_app().await;
-    let admin = app.admin_token();
+    let admin = app.admin_token().await;
     let id = Uuid::now_v7();
     let path = format!("/api/v1/users/{id}");
 
@@ -98,7 +101,10 @@ async fn a_deleted_user_is_not_found() {
     app.mark_deleted(user.id).await;
 
     let (status, body) = app
-        .get_json(&format!("/api/v1/users/{}", user.id), Some(&app.admin_token()))
+        .get_json(
+            &format!("/api/v1/users/{}", user.id),
+            Some(&app.admin_token().await),
+        )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     let (status, body) = app
@@ -180,7 +186,7 @@ async fn the_etag_is_the_version_and_a_matching_if_none_match_answers_304() {
 async fn an_invalid_uuid_in_the_path_is_refused_naming_id() {
     let app = spawn_app().await;
     let (status, body) = app
-        .get_json("/api/v1/users/not-a-uuid", Some(&app.admin_token()))
+        .get_json("/api/v1/users/not-a-uuid", Some(&app.admin_token().await))
         .await;
     assert_eq!(crate::helpers::refused_fields(status, &body), vec!["id"]);
 }

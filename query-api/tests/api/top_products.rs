@@ -141,6 +141,27 @@ async fn an_empty_ranking_is_answered_from_postgres_and_no_sales_mean_an_empty_l
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_partial_ranking_without_its_marker_is_ignored_until_the_set_is_re_seeded() {
+    let app = spawn_app().await;
+    let products = catalogue(&[5, 3, 8]);
+    seed_all(&app, &products).await;
+    // A Redis restarted empty that the projector has only begun to fill again: one score,
+    // and a wrong one, but no marker. Postgres answers.
+    app.rank_unseeded(&[(products[1].id, 40)]).await;
+    assert_eq!(top(&app, "").await, expected(&products, 10));
+    // Once the projector marks the set complete, the ranking is Redis'.
+    app.rank(&[(products[0].id, 5), (products[2].id, 8)]).await;
+    let ranked: Vec<i64> = top(&app, "")
+        .await
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| p["unitsSold"].as_i64().expect("units"))
+        .collect();
+    assert_eq!(ranked, vec![40, 8, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_bad_top_limit_or_unknown_parameter_is_refused_naming_it() {
     let app = spawn_app().await;
     for (query, field) in [
