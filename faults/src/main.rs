@@ -175,6 +175,13 @@ async fn run() -> Result<bool> {
     let eventual = settle(&pool, &infra, &stack, profile.settle_limit).await?;
     let events = fold::events(&pool).await?;
     let mut checks = checks::answers(&records);
+    let exited = stack.exited();
+    checks.push(Check::count(
+        "every replica still running (none exited by itself)",
+        exited.len(),
+        stack.replicas.len(),
+        &exited,
+    ));
     checks.extend(checks::store(&records, &events));
     checks.extend(eventual);
 

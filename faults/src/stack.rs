@@ -213,6 +213,22 @@ impl Stack {
         }
     }
 
+    /// The replicas that are not running although the suite did not kill them, with how
+    /// they ended (a crash, or a signal from outside the suite).
+    pub fn exited(&mut self) -> Vec<String> {
+        let mut gone = Vec::new();
+        for replica in &mut self.replicas {
+            let name = replica.name();
+            match replica.child.as_mut().map(Child::try_wait) {
+                Some(Ok(None)) => {}
+                Some(Ok(Some(status))) => gone.push(format!("{name} exited: {status}")),
+                Some(Err(error)) => gone.push(format!("{name}: {error}")),
+                None => gone.push(format!("{name} not running")),
+            }
+        }
+        gone
+    }
+
     /// Waits until replica `i` is ready, or fails naming its log.
     pub async fn wait_ready(&self, i: usize, limit: Duration) -> Result<()> {
         let http = reqwest::Client::new();
