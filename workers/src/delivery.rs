@@ -10,6 +10,13 @@ use serde_json::Value;
 use std::time::Duration;
 use tracing::Instrument;
 
+/// How long a carried-out effect whose commit was lost is recorded again before the
+/// message is given back (half the consumer's ack wait, so JetStream keeps it meanwhile).
+pub const RECORD_WAIT: Duration = Duration::from_secs(30);
+
+/// How often that is tried.
+const RECORD_POLL: Duration = Duration::from_millis(250);
+
 /// How a delivery ended, and so what to tell JetStream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -97,9 +104,12 @@ impl Delivery {
                     Outcome::Done
                 }
                 Err(error) => {
-                    // The one at-least-once window: done but not recorded.
-                    tracing::error!(error = %error, "side effect carried out but not recorded; it may be repeated");
-                    self.retry_later(attempt)
+                    tracing::warn!(error = %error, "side effect carried out but not recorded yet; recording it again");
+                    self.record_after_lost_commit(envelope).await.unwrap_or_else(|| {
+                        // The one at-least-once window: done but not recorded.
+                        tracing::error!("side effect carried out but not recorded; it may be repeated");
+                        self.retry_later(attempt)
+                    })
                 }
             },
             Err(failure) if failure.permanent || self.retry.is_last(attempt) => {
@@ -131,6 +141,26 @@ impl Delivery {
                     );
                 }
                 outcome
+            }
+        }
+    }
+
+    /// Records a carried-out effect whose transaction was lost (Postgres went away),
+    /// polling until Postgres answers for at most [`RECORD_WAIT`], well inside the ack
+    /// wait, so the message is not redelivered meanwhile; `None` when it never answered.
+    async fn record_after_lost_commit(&self, envelope: &EventEnvelope) -> Option<Outcome> {
+        let deadline = tokio::time::Instant::now() + RECORD_WAIT;
+        loop {
+            match self.ledger.record_completed(envelope.id, self.effect).await {
+                Ok(()) => {
+                    tracing::info!("side effect carried out and recorded after the database returned");
+                    return Some(Outcome::Done);
+                }
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %error, "database still away; recording the side effect again shortly");
+                    tokio::time::sleep(RECORD_POLL).await;
+                }
+                Err(_) => return None,
             }
         }
     }

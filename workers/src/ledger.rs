@@ -7,10 +7,14 @@
 //! transaction ([`OpenEffect::complete`]). Competing workers, redeliveries and operator
 //! retries of one event therefore run one after the other and only the first sends.
 //!
-//! The one window left is a crash (or a lost database) after the email was accepted
-//! and before the commit: the row is missing, the message is redelivered and the email
-//! goes out again. Side effects are thus at-least-once, with duplicates limited to that
-//! window; the Message-ID derived from the event id lets receivers drop such a copy.
+//! When the database goes away after the email was accepted and before the commit, the
+//! worker records the effect again in a new transaction ([`Ledger::record_completed`])
+//! until Postgres is back (see `delivery`), holding the message meanwhile, so a Postgres
+//! restart or crash does not send twice. The one window left is a crash of the worker
+//! itself in that moment (or Postgres away for longer than that wait): the row is
+//! missing, the message is redelivered and the email goes out again. Side effects are
+//! thus at-least-once, with duplicates limited to that window; the Message-ID derived
+//! from the event id lets receivers drop such a copy.
 
 use crate::dead_letters::{COLUMNS, DeadLetter};
 use serde_json::Value;
@@ -27,6 +31,14 @@ impl Ledger {
     /// A ledger over a migrated database.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// Records that the effect happened, in a transaction of its own: for an effect whose
+    /// own transaction was lost after it was carried out.
+    pub async fn record_completed(&self, event_id: Uuid, effect: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        mark_completed(&mut tx, event_id, effect).await?;
+        tx.commit().await
     }
 
     /// Locks (effect, event) for this transaction and reads what is known about it.
@@ -88,19 +100,7 @@ impl OpenEffect {
 
     /// Records that the effect happened (resolving its dead letter, if any) and commits.
     pub async fn complete(mut self) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO side_effects (event_id, effect) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(self.event_id)
-            .bind(&self.effect)
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query(
-            "UPDATE dead_letters SET status = 'resolved', updated_at = now()
-             WHERE event_id = $1 AND effect = $2 AND status = 'dead'",
-        )
-        .bind(self.event_id)
-        .bind(&self.effect)
-        .execute(&mut *self.tx)
-        .await?;
+        mark_completed(&mut self.tx, self.event_id, &self.effect).await?;
         self.tx.commit().await
     }
 
@@ -144,4 +144,26 @@ impl OpenEffect {
         .await?;
         self.tx.commit().await
     }
+}
+
+/// Inserts the effect's row and resolves its dead letter, if any.
+async fn mark_completed(
+    conn: &mut sqlx::PgConnection,
+    event_id: Uuid,
+    effect: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO side_effects (event_id, effect) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(event_id)
+        .bind(effect)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE dead_letters SET status = 'resolved', updated_at = now()
+         WHERE event_id = $1 AND effect = $2 AND status = 'dead'",
+    )
+    .bind(event_id)
+    .bind(effect)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
