@@ -9,10 +9,11 @@
 //! higher version, so a newer write that got through first is never undone), and a
 //! missed score drops the set's marker so readers go to Postgres until the set is
 //! re-seeded whole. The same loop re-seeds the set whenever its marker is gone (Redis
-//! restarted empty or flushed), which also covers debts of a replica that crashed.
+//! restarted empty or flushed).
 //!
-//! Debts live in memory: a document left stale by a replica that crashed while Redis was
-//! away heals at its next write or at the end of its `CACHE_TTL_SECONDS`.
+//! Debts live in memory. A replica that crashed while Redis was away loses them: every
+//! projector start therefore re-seeds the best-seller set once, and a user document it
+//! left stale heals at its next write or at the end of its `CACHE_TTL_SECONDS`.
 
 use crate::top::TopSellers;
 use crate::users::cache;
@@ -91,6 +92,10 @@ pub async fn heal(
     top: &TopSellers,
     shutdown: CancellationToken,
 ) {
+    // A replica that crashed while Redis was away took its debts with it, and a Redis that
+    // kept its data (a snapshot) still has the marker: so every projector start re-seeds
+    // the best-seller set once (cheap: one row per product that sold).
+    debt.top();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

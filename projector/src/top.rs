@@ -131,7 +131,10 @@ impl TopSellers {
         match self.sync_locked(pool, &mut conn, products).await {
             Ok(true) => {}
             Ok(false) => self.debt.top(),
-            Err(error) => tracing::warn!(error = %error, "best-seller scores not read; not written"),
+            Err(error) => {
+                tracing::warn!(error = %error, "best-seller scores not read; not written");
+                self.debt.top();
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! wrong content type → 415, body over the limit → 413, malformed JSON → 400, and a
 //! field that is missing, unknown or of the wrong type → 400 naming the field.
 
-use crate::json::Strict;
+use crate::json::{Document, Strict};
 use crate::{ApiError, FieldError};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{StatusCode, header, request::Parts};
@@ -56,8 +56,16 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body must be a JSON document"));
     }
-    let document: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let document = match serde_json::from_slice::<Document>(bytes) {
+        Ok(Document(document)) => document,
+        Err(error) if error.is_data() => {
+            // The one data error a document can have: a key given twice.
+            let message = strip_position(&error.to_string());
+            let field = message.split('`').nth(1).unwrap_or("body").to_owned();
+            return Err(ApiError::invalid_field(field, message));
+        }
+        Err(error) => return Err(ApiError::bad_request(format!("malformed JSON: {error}"))),
+    };
     serde_path_to_error::deserialize(Strict(&document)).map_err(|error| {
         let message = error.inner().to_string();
         ApiError::validation(vec![FieldError::new(
@@ -65,6 +73,14 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             message,
         )])
     })
+}
+
+/// serde_json appends " at line L column C"; the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
 }
 
 /// The path serde stopped at, or for a missing or unknown field the name in backticks.
@@ -172,6 +188,18 @@ mod tests {
                 .map(|d| d.field.clone())
                 .unwrap_or_default(),
         )
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_naming_it_at_any_depth() {
+        let (status, field) = field_of(parse_json(br#"{"email": "a", "age": 3, "email": "b"}"#));
+        assert_eq!((status, field.as_str()), (StatusCode::BAD_REQUEST, "email"));
+        let nested: Result<serde_json::Value, _> = parse_json(br#"{"x": [{"k": 1, "k": 2}]}"#);
+        assert!(nested.is_err(), "a nested object with a key twice is refused");
+        let fine: serde_json::Value =
+            parse_json(br#"{"x": [{"k": 1}, {"k": 2}], "n": -1.5}"#).expect("valid");
+        assert_eq!(fine["x"][1]["k"], 2);
+        assert_eq!(fine["n"], -1.5);
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! `#[serde(flatten)]`) is read by serde's own buffer, which still accepts a sequence for
 //! a struct nested inside it.
 
+mod document;
+
+pub(crate) use document::Document;
+
 use serde::de::value::{BorrowedStrDeserializer, MapDeserializer, SeqDeserializer};
 use serde::de::{
     self, DeserializeSeed, EnumAccess, Error as _, IntoDeserializer, Unexpected, VariantAccess, Visitor,

@@ -3,19 +3,12 @@
 //! attempt (or a failure retrying cannot fix) it becomes a dead letter.
 
 use crate::effects::{Effects, Performed};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RECORD_WAIT};
 use crate::retry::RetryPolicy;
 use eventstore::EventEnvelope;
 use serde_json::Value;
 use std::time::Duration;
 use tracing::Instrument;
-
-/// How long a carried-out effect whose commit was lost is recorded again before the
-/// message is given back (half the consumer's ack wait, so JetStream keeps it meanwhile).
-pub const RECORD_WAIT: Duration = Duration::from_secs(30);
-
-/// How often that is tried.
-const RECORD_POLL: Duration = Duration::from_millis(250);
 
 /// How a delivery ended, and so what to tell JetStream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,22 +139,19 @@ impl Delivery {
     }
 
     /// Records a carried-out effect whose transaction was lost (Postgres went away),
-    /// polling until Postgres answers for at most [`RECORD_WAIT`], well inside the ack
-    /// wait, so the message is not redelivered meanwhile; `None` when it never answered.
+    /// for at most [`RECORD_WAIT`], well inside the ack wait, so the message is not
+    /// redelivered meanwhile; `None` when Postgres never answered.
     async fn record_after_lost_commit(&self, envelope: &EventEnvelope) -> Option<Outcome> {
-        let deadline = tokio::time::Instant::now() + RECORD_WAIT;
-        loop {
-            match self.ledger.record_completed(envelope.id, self.effect).await {
-                Ok(()) => {
-                    tracing::info!("side effect carried out and recorded after the database returned");
-                    return Some(Outcome::Done);
-                }
-                Err(error) if tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(error = %error, "database still away; recording the side effect again shortly");
-                    tokio::time::sleep(RECORD_POLL).await;
-                }
-                Err(_) => return None,
+        match self
+            .ledger
+            .record_completed_within(envelope.id, self.effect, RECORD_WAIT)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!("side effect carried out and recorded after the database returned");
+                Some(Outcome::Done)
             }
+            Err(_) => None,
         }
     }
 

@@ -21,6 +21,13 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+/// How often [`Ledger::record_completed_within`] tries again.
+pub const RECORD_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long a carried-out effect whose commit was lost is recorded again before giving up
+/// (half the consumer's ack wait, so JetStream keeps the message meanwhile).
+pub const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Records which side effects happened.
 #[derive(Clone)]
 pub struct Ledger {
@@ -39,6 +46,27 @@ impl Ledger {
         let mut tx = self.pool.begin().await?;
         mark_completed(&mut tx, event_id, effect).await?;
         tx.commit().await
+    }
+
+    /// [`Ledger::record_completed`], polling every [`RECORD_POLL`] until Postgres
+    /// answers, for at most `wait`: for an effect carried out just before Postgres went
+    /// away, which must be recorded rather than carried out again.
+    pub async fn record_completed_within(
+        &self,
+        event_id: Uuid,
+        effect: &str,
+        wait: std::time::Duration,
+    ) -> Result<(), sqlx::Error> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.record_completed(event_id, effect).await {
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %error, "database still away; recording the side effect again shortly");
+                    tokio::time::sleep(RECORD_POLL).await;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Locks (effect, event) for this transaction and reads what is known about it.

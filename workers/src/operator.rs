@@ -59,7 +59,15 @@ pub async fn retry(
         };
         match performed {
             Ok(performed) => {
-                open.complete().await?;
+                if let Err(error) = open.complete().await {
+                    // Carried out, so recorded it must be, not carried out again by the
+                    // operator's next retry (this runs in a task of its own: it outlives
+                    // a request that times out).
+                    tracing::warn!(dead_letter.id = %id, error = %error, "retried side effect carried out but not recorded yet; recording it again");
+                    ledger
+                        .record_completed_within(found.event_id, &found.effect, crate::ledger::RECORD_WAIT)
+                        .await?;
+                }
                 if let Performed::Skipped(reason) = performed {
                     tracing::info!(dead_letter.id = %id, reason, "side effect not needed; recorded as done");
                 }
