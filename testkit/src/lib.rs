@@ -33,6 +33,22 @@ where
     }
 }
 
+/// An access token for a new user who has `role` now: their write-side authority row is
+/// written first, as the command API does on registration, so the services' current
+/// authority checks accept it.
+pub async fn token_with_authority(
+    pool: &sqlx::PgPool,
+    issuer: &auth::TokenIssuer,
+    role: domain::user::Role,
+) -> String {
+    let id = uuid::Uuid::now_v7();
+    let mut conn = pool.acquire().await.expect("connection");
+    auth::authority::record_role(&mut conn, id, role)
+        .await
+        .expect("authority row");
+    issuer.issue(id, role).expect("token").token
+}
+
 /// A short unique suffix for names shared servers must not mix up.
 pub fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()

@@ -160,12 +160,7 @@ impl TestApp {
     /// An access token for a new user who has `role` now (their write-side authority
     /// row exists, as the command API writes it on registration).
     pub async fn token(&self, role: Role) -> String {
-        let id = Uuid::now_v7();
-        let mut conn = self.db.pool.acquire().await.expect("connection");
-        auth::authority::record_role(&mut conn, id, role)
-            .await
-            .expect("authority row");
-        self.issuer.issue(id, role).expect("token").token
+        testkit::token_with_authority(&self.db.pool, &self.issuer, role).await
     }
 
     /// Registers a user the way the command API does: append, commit, relay to JetStream.
