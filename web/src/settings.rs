@@ -30,8 +30,8 @@ pub struct ConnectionLimits {
     /// `HTTP_IDLE_TIMEOUT_SECONDS` (60): a keep-alive connection that sends nothing for
     /// this long after a response is closed.
     pub idle_timeout: Duration,
-    /// `HTTP_MAX_CONNECTIONS` (1024): connections served at once; further ones wait in
-    /// the listen queue until one closes.
+    /// `HTTP_MAX_CONNECTIONS` (1024): connections served at once; a further one waits up
+    /// to `server::SLOT_WAIT` for one to close, else is answered 503 (see `serve`).
     pub max_connections: usize,
 }
 

@@ -149,7 +149,7 @@ async fn a_keep_alive_connection_is_reused_and_handlers_see_the_peer_address() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_limit_wait_until_one_closes() {
+async fn connections_beyond_the_limit_wait_a_moment_for_one_to_close() {
     let server = start(limits(5, 300, 1)).await;
     let mut first = TcpStream::connect(server.address).await.expect("connect");
     send(&mut first, "/peer").await;
@@ -167,6 +167,25 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
     drop(first);
     let answered = timeout(PATIENCE, response(&mut second)).await;
     assert_eq!(answered.expect("served once the first closed").0, 200);
+}
+
+#[tokio::test]
+async fn a_connection_that_finds_no_free_slot_in_time_is_answered_503_with_retry_after() {
+    let server = start(limits(5, 300, 1)).await;
+    let mut first = TcpStream::connect(server.address).await.expect("connect");
+    send(&mut first, "/peer").await;
+    assert_eq!(response(&mut first).await.0, 200);
+
+    let mut second = TcpStream::connect(server.address).await.expect("accepted");
+    send(&mut second, "/peer").await;
+    let answer = closed(&mut second).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 2"), "{answer}");
+    assert!(answer.contains("SERVICE_UNAVAILABLE"), "{answer}");
+
+    // The connection holding the slot is still served.
+    send(&mut first, "/peer").await;
+    assert_eq!(response(&mut first).await.0, 200);
 }
 
 #[tokio::test]
