@@ -149,3 +149,28 @@ async fn forged_tampered_and_expired_tokens_are_unauthorized() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_remembered_as_verified_is_refused_once_it_expires() {
+    let app = spawn_app().await;
+    let user = app.seed(NewUser::named("Short Lived")).await;
+    let token = app
+        .issuer(Duration::seconds(2))
+        .issue(user.id, Role::User)
+        .expect("token")
+        .token;
+    for _ in 0..3 {
+        let (status, body) = app.get_json("/api/v1/me", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // The second of expiry passes (exp is whole seconds): the remembered token must go.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let (status, body) = app.get_json("/api/v1/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // And a tampered copy of a remembered token is checked in full, not matched by kinship.
+    let fresh = app.token(user.id, Role::User);
+    let (status, _) = app.get_json("/api/v1/me", Some(&fresh)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.get_json("/api/v1/me", Some(&tampered(&fresh))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
