@@ -42,10 +42,9 @@ impl PartialEq for TopSellers {
 impl TopSellers {
     /// The set `<prefix>:products:top`.
     pub fn new(prefix: &str) -> Self {
-        let key = format!("{prefix}:products:top");
         Self {
-            seeded: format!("{key}:seeded"),
-            key,
+            key: readmodels::top::top_key(prefix),
+            seeded: readmodels::top::seeded_key(prefix),
             debt: Arc::default(),
         }
     }

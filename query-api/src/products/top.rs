@@ -13,6 +13,7 @@
 //! the lowest score served, then the first members (ascending) at that score, atomically
 //! and in one round trip.
 
+pub use readmodels::top::{seeded_key, top_key};
 use runtime::RedisHandle;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -133,16 +134,6 @@ impl BestSellers {
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
-}
-
-/// The sorted set of best sellers under `prefix`.
-pub fn top_key(prefix: &str) -> String {
-    format!("{prefix}:products:top")
-}
-
-/// The marker that says the set under `prefix` is complete (written by the projector).
-pub fn seeded_key(prefix: &str) -> String {
-    format!("{}:seeded", top_key(prefix))
 }
 
 /// A Redis score as a whole number of units.
