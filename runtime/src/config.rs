@@ -1,7 +1,7 @@
 //! Reading settings from environment variables, with defaults documented in the README.
 //! A malformed value stops the process with a message naming the variable.
 
-use eventstore::StreamSettings;
+use crate::StreamSettings;
 use std::str::FromStr;
 use std::time::Duration;
 
