@@ -45,7 +45,7 @@ pub async fn store_commands(
         uow.commit().await?;
         ids.push(id);
     }
-    let users = Users::new(store, auth::PasswordHasher::new(1));
+    let users = Users::new(eventstore::Engine::new(store), auth::PasswordHasher::new(1));
     let ids: Arc<[Uuid]> = ids.into();
     let result = closed_loop(concurrency, window, move |worker, iteration| {
         let users = users.clone();

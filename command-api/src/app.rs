@@ -61,8 +61,9 @@ impl Application {
         verifier.trust(&key);
 
         let store = EventStore::new(pool.clone());
+        let engine = eventstore::Engine::new(store.clone());
         let users = Users::new(
-            store.clone(),
+            engine.clone(),
             PasswordHasher::new(settings.argon2_max_concurrency),
         );
         let sessions = Sessions::new(pool.clone(), users.clone(), issuer, settings.refresh_token_ttl);
@@ -76,7 +77,7 @@ impl Application {
             settings.auth_rate_limit_per_minute,
             settings.trust_forwarded_for,
         );
-        let shop = crate::shop::Shop::new(store.clone());
+        let shop = crate::shop::Shop::new(engine);
         let state = AppState {
             users,
             sessions,

@@ -1,17 +1,19 @@
-//! The command side of users: load the stream, decide, append with the expected
-//! version, and change the write-side account tables (credentials, sessions, the
-//! email claim, the user's current authority) in the same transaction.
-//! Version conflicts are retried here, so clients rarely see them.
+//! The command side of users, through the engine's one command path: load, decide,
+//! append with the expected version (conflicts retried by the engine, `If-Match`
+//! answered 412), with the write-side account tables (credentials, sessions, the email
+//! claim, the user's current authority) changed in the same unit of work.
 
 use crate::accounts::{self, EMAIL_CLAIM};
+use domain::Decider;
 use domain::user::{
-    Email, Password, Role, UserCommand, UserError, UserEvent, UserName, UserState, decide, evolve,
+    Email, Password, Role, UserAggregate, UserCommand, UserError, UserEvent, UserName, UserState,
 };
-use eventstore::{EventEnvelope, EventMetadata, EventStore, IdempotencyRecord, StoreError};
+use eventstore::{
+    CommandFailure, Commit, Engine, EventEnvelope, EventMetadata, Expect, IdempotencyRecord, StoreError,
+};
+use futures::FutureExt;
+use std::sync::Arc;
 use uuid::Uuid;
-
-/// How often a command is retried after losing a race for the stream version.
-const MAX_ATTEMPTS: u32 = 20;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,17 @@ impl From<StoreError> for CommandError {
     }
 }
 
+impl From<CommandFailure<UserError>> for CommandError {
+    fn from(failure: CommandFailure<UserError>) -> Self {
+        match failure {
+            CommandFailure::Rejected(error) => CommandError::Domain(error),
+            CommandFailure::Stale { current } => CommandError::Stale(current),
+            CommandFailure::Contention => CommandError::Contention,
+            CommandFailure::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for CommandError {
     fn from(error: sqlx::Error) -> Self {
         CommandError::Store(StoreError::Database(error))
@@ -68,25 +81,57 @@ pub struct UserOutcome {
     pub position: Option<i64>,
 }
 
-/// An idempotent answer to store with a command's events; `body` is filled in by the
-/// caller's closure once the outcome is known, inside the same transaction.
+/// An idempotent answer to store with a command's events; `body` is rendered from the
+/// outcome inside the same unit of work, once the appended positions are known.
 pub struct PendingIdempotency<T = UserOutcome> {
     /// Scope, key, request hash, status and location; the body is replaced.
     pub record: IdempotencyRecord,
     /// Builds the `data` of the answer from the outcome.
-    pub render: Box<dyn Fn(&T) -> serde_json::Value + Send + Sync>,
+    pub render: Arc<dyn Fn(&T) -> serde_json::Value + Send + Sync>,
+}
+
+impl<T> Clone for PendingIdempotency<T> {
+    fn clone(&self) -> Self {
+        Self {
+            record: self.record.clone(),
+            render: self.render.clone(),
+        }
+    }
 }
 
 impl<T> PendingIdempotency<T> {
     /// The record to store for an outcome.
-    pub fn complete(self, outcome: &T) -> IdempotencyRecord {
-        let mut record = self.record;
+    pub fn complete(&self, outcome: &T) -> IdempotencyRecord {
+        let mut record = self.record.clone();
         record.body = (self.render)(outcome);
         if let Some(version) = record.body.get("version").and_then(serde_json::Value::as_i64) {
             record.etag = Some(format!("\"{version}\""));
         }
         record
     }
+}
+
+/// Something a command answers with, whose position is known once its events are appended.
+pub trait Positioned: Clone + Send + Sync + 'static {
+    /// The outcome with the position of the last appended event.
+    fn at(self, envelopes: &[EventEnvelope]) -> Self;
+}
+
+impl Positioned for UserOutcome {
+    fn at(mut self, envelopes: &[EventEnvelope]) -> Self {
+        self.position = envelopes.last().map(|e| e.position).or(self.position);
+        self
+    }
+}
+
+/// The unit of work's idempotent answer for `outcome`, if the request carried a key.
+pub fn answer<T: Positioned>(
+    pending: Option<&PendingIdempotency<T>>,
+    outcome: &T,
+) -> Option<impl FnOnce(&[EventEnvelope]) -> IdempotencyRecord + Send + Sync + 'static> {
+    let pending = pending?.clone();
+    let outcome = outcome.clone();
+    Some(move |envelopes: &[EventEnvelope]| pending.complete(&outcome.at(envelopes)))
 }
 
 /// Registration input, already validated.
@@ -104,14 +149,14 @@ pub struct Registration {
 /// The user command service.
 #[derive(Clone)]
 pub struct Users {
-    store: EventStore,
+    engine: Engine,
     hasher: auth::PasswordHasher,
 }
 
 impl Users {
-    /// A service over a store and a hasher.
-    pub fn new(store: EventStore, hasher: auth::PasswordHasher) -> Self {
-        Self { store, hasher }
+    /// A service over the engine and a hasher.
+    pub fn new(engine: Engine, hasher: auth::PasswordHasher) -> Self {
+        Self { engine, hasher }
     }
 
     /// The password hasher.
@@ -119,16 +164,14 @@ impl Users {
         &self.hasher
     }
 
-    /// Current state and version of a user.
+    /// Current state and version of a user (from the engine's cache when it knows them).
     pub async fn load(&self, user_id: Uuid) -> Result<(UserState, i64), CommandError> {
-        Ok(self
-            .store
-            .load_aggregate::<UserEvent, _>(user_id, UserState::New, evolve)
-            .await?)
+        let loaded = self.engine.load::<UserAggregate>(user_id).await?;
+        Ok((loaded.state, loaded.version))
     }
 
-    /// Registers a new user: email claim, `user.registered`, credentials and the
-    /// idempotent answer commit together.
+    /// Registers a new user: email claim, `user.registered`, credentials, authority and
+    /// the idempotent answer commit together.
     pub async fn register(
         &self,
         input: Registration,
@@ -142,18 +185,31 @@ impl Users {
             name: input.name,
             role: input.role,
         };
-        let events = decide(&command, &UserState::New)?;
-        let mut uow = self.store.begin().await?;
-        uow.claim(EMAIL_CLAIM, input.email.as_str(), id).await?;
-        let stored = uow.append(id, 0, &events, metadata).await?;
-        accounts::set_password_hash(uow.connection(), id, &hash).await?;
-        auth::authority::record_role(uow.connection(), id, input.role).await?;
-        let outcome = outcome(id, UserState::New, 0, &events, &stored);
-        if let Some(pending) = idempotency {
-            uow.save_idempotent(&pending.complete(&outcome)).await?;
-        }
-        uow.commit().await?;
-        Ok(outcome)
+        let role = input.role;
+        let (outcome, envelopes) = self
+            .engine
+            .execute::<UserAggregate, _, _>(id, Expect::Any, |loaded| {
+                let events = UserAggregate::decide(&command, &loaded.state)?;
+                let (change, state) = eventstore::change::<UserAggregate>(id, loaded, &events);
+                let outcome = UserOutcome {
+                    id,
+                    state,
+                    version: eventstore::version_after(loaded, &events),
+                    position: None,
+                };
+                let hash = hash.clone();
+                let commit = Commit::new(metadata.clone())
+                    .claim(EMAIL_CLAIM, input.email.as_str(), id)
+                    .change(change)
+                    .hook(move |conn| {
+                        async move { accounts::set_password_hash(conn, id, &hash).await }.boxed()
+                    })
+                    .hook(move |conn| auth::authority::record_role(conn, id, role).boxed())
+                    .idempotent(answer(idempotency.as_ref(), &outcome));
+                Ok((commit, outcome))
+            })
+            .await?;
+        Ok(outcome.at(&envelopes))
     }
 
     /// Runs a command on an existing user. `if_match` is the version the client saw;
@@ -166,83 +222,54 @@ impl Users {
         new_password_hash: Option<&str>,
         metadata: &EventMetadata,
     ) -> Result<UserOutcome, CommandError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let (state, version) = self.load(user_id).await?;
-            if let Some(expected) = if_match
-                && expected != version
-                && matches!(state, UserState::Active { .. })
-            {
-                return Err(CommandError::Stale(version));
-            }
-            let events = decide(&command, &state)?;
-            if events.is_empty() {
-                return Ok(UserOutcome {
+        let (outcome, envelopes) = self
+            .engine
+            .execute::<UserAggregate, _, _>(user_id, Expect::from(if_match), |loaded| {
+                let events = UserAggregate::decide(&command, &loaded.state)?;
+                let (change, state) = eventstore::change::<UserAggregate>(user_id, loaded, &events);
+                let mut commit = Commit::new(metadata.clone()).change(change);
+                for event in &events {
+                    commit = account_writes(commit, user_id, event, new_password_hash);
+                }
+                let outcome = UserOutcome {
                     id: user_id,
                     state,
-                    version,
+                    version: eventstore::version_after(loaded, &events),
                     position: None,
-                });
-            }
-            let mut uow = self.store.begin().await?;
-            let stored = match uow.append(user_id, version, &events, metadata).await {
-                Ok(stored) => stored,
-                Err(StoreError::VersionConflict { .. }) if if_match.is_some() => {
-                    let (_, current) = self.load(user_id).await?;
-                    return Err(CommandError::Stale(current));
-                }
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(other) => return Err(other.into()),
+                };
+                Ok((commit, outcome))
+            })
+            .await?;
+        Ok(outcome.at(&envelopes))
+    }
+}
+
+/// The write-side tables an event changes in its own unit of work.
+fn account_writes(commit: Commit, user_id: Uuid, event: &UserEvent, new_hash: Option<&str>) -> Commit {
+    match event {
+        UserEvent::PasswordChanged => {
+            let commit = match new_hash.map(str::to_owned) {
+                Some(hash) => commit.hook(move |conn| {
+                    async move { accounts::set_password_hash(conn, user_id, &hash).await }.boxed()
+                }),
+                None => commit,
             };
-            for event in &events {
-                match event {
-                    UserEvent::PasswordChanged => {
-                        if let Some(hash) = new_password_hash {
-                            accounts::set_password_hash(uow.connection(), user_id, hash).await?;
-                        }
-                        accounts::revoke_user_sessions(uow.connection(), user_id).await?;
-                    }
-                    UserEvent::RoleChanged { role, .. } => {
-                        auth::authority::record_role(uow.connection(), user_id, *role).await?;
-                    }
-                    UserEvent::Deleted => {
-                        auth::authority::remove(uow.connection(), user_id).await?;
-                        accounts::delete_credentials(uow.connection(), user_id).await?;
-                        accounts::revoke_user_sessions(uow.connection(), user_id).await?;
-                        uow.release_claims(EMAIL_CLAIM, user_id).await?;
-                    }
-                    _ => {}
-                }
-            }
-            uow.commit().await?;
-            return Ok(outcome(user_id, state, version, &events, &stored));
+            commit.hook(move |conn| accounts::revoke_user_sessions(conn, user_id).boxed())
         }
-        Err(CommandError::Contention)
+        UserEvent::RoleChanged { role, .. } => {
+            let role = *role;
+            commit.hook(move |conn| auth::authority::record_role(conn, user_id, role).boxed())
+        }
+        UserEvent::Deleted => commit
+            .hook(move |conn| {
+                async move {
+                    auth::authority::remove(&mut *conn, user_id).await?;
+                    accounts::delete_credentials(&mut *conn, user_id).await?;
+                    accounts::revoke_user_sessions(conn, user_id).await
+                }
+                .boxed()
+            })
+            .release(EMAIL_CLAIM, user_id),
+        UserEvent::Registered { .. } | UserEvent::Renamed { .. } => commit,
     }
-}
-
-fn outcome(
-    id: Uuid,
-    state: UserState,
-    version: i64,
-    events: &[UserEvent],
-    stored: &[EventEnvelope],
-) -> UserOutcome {
-    let state = events.iter().fold(state, evolve);
-    let last = stored.last();
-    UserOutcome {
-        id,
-        state,
-        version: last.map_or(version, |e| e.stream_version),
-        position: last.map(|e| e.position),
-    }
-}
-
-/// A short random pause so that colliding writers do not collide again in lockstep.
-async fn backoff(attempt: u32) {
-    let ceiling_ms = u128::from(2 * attempt.min(10));
-    let jitter_ms = Uuid::new_v4().as_u128() % (ceiling_ms + 1);
-    tokio::time::sleep(std::time::Duration::from_millis(jitter_ms as u64)).await;
 }

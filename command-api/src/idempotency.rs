@@ -147,7 +147,7 @@ impl Fingerprint {
         }
         Ok(Prepared::Proceed(Some(crate::commands::PendingIdempotency {
             record: pending_record(&self.scope, key, &self.hash, status, None),
-            render: Box::new(render),
+            render: std::sync::Arc::new(render),
         })))
     }
 

@@ -1,16 +1,19 @@
-//! The command side of the shop. Every unit of work that touches products takes their
-//! stream locks (sorted by id, so concurrent units cannot deadlock) and reads their
-//! state inside the transaction: concurrent orders for one product queue up instead of
-//! failing, stock is decided on the latest state, and an order takes all of its lines
-//! or none. Clients see 201 or 422 under contention, not 409.
+//! The command side of the shop, through the engine's one command path. Products are
+//! single-stream commands; an order is one unit of work over the order and every product
+//! it names, each appended with the version its decision was made on. The rules (prices,
+//! currency, stock, who may cancel) are the domain's (`domain::order::place`, `cancel`);
+//! a unit that loses a race for any of its streams is decided again on fresh states, so
+//! concurrent orders for one product are answered 201 or 422, rarely 409.
 
-use crate::commands::PendingIdempotency;
-use domain::money::Currency;
-use domain::order::{self, Order, OrderCommand, OrderError, OrderEvent, OrderLine, OrderState};
-use domain::product::{self, Product, ProductCommand, ProductError, ProductEvent, ProductState};
-use domain::user::{self, UserEvent, UserState};
-use eventstore::{EventMetadata, EventStore, StoreError, UnitOfWork};
-use std::collections::BTreeSet;
+use crate::commands::{PendingIdempotency, Positioned, answer};
+use domain::Decider;
+use domain::order::{
+    self, Canceller, Item, Order, OrderAggregate, OrderError, OrderState, PlacementError, StockMove,
+};
+use domain::product::{Product, ProductAggregate, ProductCommand, ProductError, ProductState};
+use domain::user::UserAggregate;
+use eventstore::{CommandFailure, Commit, Engine, EventEnvelope, EventMetadata, Expect, Loaded, StoreError};
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// The claim that keeps SKUs unique.
@@ -49,6 +52,9 @@ pub enum ShopError {
     /// `If-Match` named another version.
     #[error("stale version; current is {0}")]
     Stale(i64),
+    /// Writers kept colliding.
+    #[error("too many concurrent changes")]
+    Contention,
     /// A concurrent request with the same idempotency key committed first.
     #[error("idempotency key raced")]
     IdempotencyRaced,
@@ -67,6 +73,31 @@ impl From<StoreError> for ShopError {
     }
 }
 
+impl From<PlacementError> for ShopError {
+    fn from(error: PlacementError) -> Self {
+        match error {
+            PlacementError::UserNotFound => ShopError::UserNotFound,
+            PlacementError::UnknownProducts(lines) => ShopError::UnknownProducts(lines),
+            PlacementError::RetiredProducts(lines) => ShopError::RetiredProducts(lines),
+            PlacementError::CurrencyMismatch(lines) => ShopError::CurrencyMismatch(lines),
+            PlacementError::InsufficientStock(lines) => ShopError::InsufficientStock(lines),
+            PlacementError::Order(error) => ShopError::Order(error),
+            PlacementError::Product(error) => ShopError::Product(error),
+        }
+    }
+}
+
+impl<E: Into<ShopError>> From<CommandFailure<E>> for ShopError {
+    fn from(failure: CommandFailure<E>) -> Self {
+        match failure {
+            CommandFailure::Rejected(error) => error.into(),
+            CommandFailure::Stale { current } => ShopError::Stale(current),
+            CommandFailure::Contention => ShopError::Contention,
+            CommandFailure::Store(error) => error.into(),
+        }
+    }
+}
+
 /// A product after a command.
 #[derive(Debug, Clone)]
 pub struct ProductOutcome {
@@ -78,6 +109,13 @@ pub struct ProductOutcome {
     pub version: i64,
     /// Position of the last event appended, `None` when nothing changed.
     pub position: Option<i64>,
+}
+
+impl Positioned for ProductOutcome {
+    fn at(mut self, envelopes: &[EventEnvelope]) -> Self {
+        self.position = envelopes.last().map(|e| e.position).or(self.position);
+        self
+    }
 }
 
 /// An order after a command.
@@ -93,38 +131,35 @@ pub struct OrderOutcome {
     pub position: i64,
 }
 
-/// Who asks, for order authorisation.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller {
-    /// User id.
-    pub id: Uuid,
-    /// Administrator?
-    pub admin: bool,
+impl Positioned for OrderOutcome {
+    fn at(mut self, envelopes: &[EventEnvelope]) -> Self {
+        if let Some(event) = envelopes.iter().rev().find(|e| e.stream_id == self.id) {
+            self.position = event.position;
+        }
+        self
+    }
 }
+
+/// Who asks, for order authorisation.
+pub type Caller = Canceller;
 
 /// The shop command service.
 #[derive(Clone)]
 pub struct Shop {
-    store: EventStore,
+    engine: Engine,
 }
 
-async fn load_product(uow: &mut UnitOfWork, id: Uuid) -> Result<(ProductState, i64), ShopError> {
-    Ok(uow
-        .load_aggregate::<ProductEvent, _>(id, ProductState::New, product::evolve)
-        .await?)
-}
-
-fn existing(state: ProductState) -> Result<Product, ShopError> {
+fn existing(state: ProductState) -> Result<Product, ProductError> {
     match state {
         ProductState::Existing(product) => Ok(product),
-        ProductState::New => Err(ShopError::Product(ProductError::NotFound)),
+        ProductState::New => Err(ProductError::NotFound),
     }
 }
 
 impl Shop {
-    /// A service over a store.
-    pub fn new(store: EventStore) -> Self {
-        Self { store }
+    /// A service over the engine.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
     }
 
     /// Adds a product: SKU claim, `product.created` and the idempotent answer commit together.
@@ -138,25 +173,12 @@ impl Shop {
             return Err(ProductError::NotFound.into());
         };
         let id = Uuid::now_v7();
-        let events = product::decide(&command, &ProductState::New)?;
-        let mut uow = self.store.begin().await?;
-        uow.claim(SKU_CLAIM, sku.as_str(), id).await?;
-        let stored = uow.append(id, 0, &events, metadata).await?;
-        let state = events.iter().fold(ProductState::New, product::evolve);
-        let outcome = ProductOutcome {
-            id,
-            product: existing(state)?,
-            version: stored.last().map_or(0, |e| e.stream_version),
-            position: stored.last().map(|e| e.position),
-        };
-        if let Some(pending) = idempotency {
-            uow.save_idempotent(&pending.complete(&outcome)).await?;
-        }
-        uow.commit().await?;
-        Ok(outcome)
+        let claim = Some(sku.as_str().to_owned());
+        self.run_product(id, &command, Expect::Any, claim, metadata, idempotency)
+            .await
     }
 
-    /// Updates, restocks or retires a product under its stream lock.
+    /// Updates, restocks or retires a product.
     pub async fn change_product(
         &self,
         id: Uuid,
@@ -165,78 +187,78 @@ impl Shop {
         metadata: &EventMetadata,
         idempotency: Option<PendingIdempotency<ProductOutcome>>,
     ) -> Result<ProductOutcome, ShopError> {
-        let mut uow = self.store.begin().await?;
-        uow.lock_stream(id).await?;
-        let (state, version) = load_product(&mut uow, id).await?;
-        if let (Some(expected), ProductState::Existing(_)) = (if_match, &state)
-            && expected != version
-        {
-            return Err(ShopError::Stale(version));
-        }
-        let events = product::decide(&command, &state)?;
-        let stored = uow.append(id, version, &events, metadata).await?;
-        let state = events.iter().fold(state, product::evolve);
-        let outcome = ProductOutcome {
-            id,
-            product: existing(state)?,
-            version: stored.last().map_or(version, |e| e.stream_version),
-            position: stored.last().map(|e| e.position),
-        };
-        if let Some(pending) = idempotency {
-            uow.save_idempotent(&pending.complete(&outcome)).await?;
-        }
-        uow.commit().await?;
-        Ok(outcome)
+        self.run_product(id, &command, Expect::from(if_match), None, metadata, idempotency)
+            .await
     }
 
-    /// Places an order for `user_id`: prices each line at the product's current price and
-    /// takes the stock of every line in the same transaction, or refuses the whole order.
+    /// One product command; `sku_claim` is claimed for the product with its events.
+    async fn run_product(
+        &self,
+        id: Uuid,
+        command: &ProductCommand,
+        expect: Expect,
+        sku_claim: Option<String>,
+        metadata: &EventMetadata,
+        idempotency: Option<PendingIdempotency<ProductOutcome>>,
+    ) -> Result<ProductOutcome, ShopError> {
+        let (outcome, envelopes) = self
+            .engine
+            .execute::<ProductAggregate, _, ProductError>(id, expect, |loaded| {
+                let events = ProductAggregate::decide(command, &loaded.state)?;
+                let (change, state) = eventstore::change::<ProductAggregate>(id, loaded, &events);
+                let outcome = ProductOutcome {
+                    id,
+                    product: existing(state)?,
+                    version: eventstore::version_after(loaded, &events),
+                    position: None,
+                };
+                let mut commit = Commit::new(metadata.clone());
+                if let Some(sku) = &sku_claim {
+                    commit = commit.claim(SKU_CLAIM, sku.clone(), id);
+                }
+                let commit = commit
+                    .change(change)
+                    .idempotent(answer(idempotency.as_ref(), &outcome));
+                Ok((commit, outcome))
+            })
+            .await?;
+        Ok(outcome.at(&envelopes))
+    }
+
+    /// Places an order for `user_id`: each line priced at the product's current price and
+    /// the stock of every line taken in the same unit of work, or the whole order refused.
     pub async fn place_order(
         &self,
         user_id: Uuid,
-        items: &[(Uuid, i64)],
+        items: &[Item],
         metadata: &EventMetadata,
         idempotency: Option<PendingIdempotency<OrderOutcome>>,
     ) -> Result<OrderOutcome, ShopError> {
-        let (owner, _) = self
-            .store
-            .load_aggregate::<UserEvent, _>(user_id, UserState::New, user::evolve)
-            .await?;
-        if !matches!(owner, UserState::Active { .. }) {
-            return Err(ShopError::UserNotFound);
-        }
         let order_id = Uuid::now_v7();
-        let mut uow = self.store.begin().await?;
         let ids: BTreeSet<Uuid> = items.iter().map(|(id, _)| *id).collect();
-        let mut products = std::collections::HashMap::new();
-        for id in &ids {
-            uow.lock_stream(*id).await?;
-            products.insert(*id, load_product(&mut uow, *id).await?);
-        }
-        let lines = price_lines(items, &products)?;
-        let currency = lines.1;
-        let command = OrderCommand::Place {
-            user_id,
-            lines: lines.0,
-            currency,
-        };
-        let order_events = order::decide(&command, &OrderState::New)?;
-        let stored = uow.append(order_id, 0, &order_events, metadata).await?;
-        for (product_id, quantity) in items {
-            let (state, version) = &products[product_id];
-            let reserve = ProductCommand::Reserve {
-                order_id,
-                quantity: *quantity,
+        let mut tries = Tries::new(&self.engine);
+        loop {
+            // The owner is read from the store: the order's commit does not append to
+            // the user's stream, so no version check would catch a stale cached state.
+            let owner = self.engine.load_fresh::<UserAggregate>(user_id).await?;
+            let products = self.load_products(ids.iter().copied(), tries.fresh).await?;
+            let states = states_of(&products);
+            let moves = match order::place(order_id, user_id, &owner.state, &OrderState::New, items, &states)
+            {
+                Ok(moves) => moves,
+                Err(error) => {
+                    tries.refused(error)?;
+                    continue;
+                }
             };
-            let events = product::decide(&reserve, state)?;
-            uow.append(*product_id, *version, &events, metadata).await?;
+            let new_order = Loaded::<OrderState>::default();
+            let (outcome, commit) = stock_move(order_id, &new_order, &products, moves, metadata)?;
+            let commit = commit.idempotent(answer(idempotency.as_ref(), &outcome));
+            match self.engine.commit(commit).await {
+                Ok(envelopes) => return Ok(outcome.at(&envelopes)),
+                Err(error) => tries.failed(error).await?,
+            }
         }
-        let outcome = order_outcome(order_id, OrderState::New, &order_events, &stored)?;
-        if let Some(pending) = idempotency {
-            uow.save_idempotent(&pending.complete(&outcome)).await?;
-        }
-        uow.commit().await?;
-        Ok(outcome)
     }
 
     /// Cancels a placed order (owner or admin) and gives its stock back, together.
@@ -246,104 +268,119 @@ impl Shop {
         caller: Caller,
         metadata: &EventMetadata,
     ) -> Result<OrderOutcome, ShopError> {
-        let mut uow = self.store.begin().await?;
-        uow.lock_stream(order_id).await?;
-        let (state, version) = uow
-            .load_aggregate::<OrderEvent, _>(order_id, OrderState::New, order::evolve)
-            .await?;
-        let OrderState::Existing(order) = &state else {
-            return Err(OrderError::NotFound.into());
-        };
-        // Another user's order answers like an unknown one, as on the read side.
-        if order.user_id != caller.id && !caller.admin {
-            return Err(OrderError::NotFound.into());
-        }
-        let events = order::decide(&OrderCommand::Cancel, &state)?;
-        let mut lines: Vec<&OrderLine> = order.lines.iter().collect();
-        lines.sort_by_key(|l| l.product_id);
-        for line in &lines {
-            uow.lock_stream(line.product_id).await?;
-            let (product, product_version) = load_product(&mut uow, line.product_id).await?;
-            let release = ProductCommand::Release {
-                order_id,
-                quantity: line.quantity,
+        let mut tries = Tries::new(&self.engine);
+        loop {
+            let order = if tries.fresh {
+                self.engine.load_fresh::<OrderAggregate>(order_id).await?
+            } else {
+                self.engine.load::<OrderAggregate>(order_id).await?
             };
-            let released = product::decide(&release, &product)?;
-            uow.append(line.product_id, product_version, &released, metadata)
+            let products = self
+                .load_products(order::products_of(&order.state), tries.fresh)
                 .await?;
+            let moves = match order::cancel(order_id, &order.state, caller, &states_of(&products)) {
+                Ok(moves) => moves,
+                Err(error) => {
+                    tries.refused(error)?;
+                    continue;
+                }
+            };
+            let (outcome, commit) = stock_move(order_id, &order, &products, moves, metadata)?;
+            match self.engine.commit(commit).await {
+                Ok(envelopes) => return Ok(outcome.at(&envelopes)),
+                Err(error) => tries.failed(error).await?,
+            }
         }
-        let stored = uow.append(order_id, version, &events, metadata).await?;
-        let outcome = order_outcome(order_id, state, &events, &stored)?;
-        uow.commit().await?;
-        Ok(outcome)
+    }
+
+    async fn load_products(
+        &self,
+        ids: impl IntoIterator<Item = Uuid>,
+        fresh: bool,
+    ) -> Result<HashMap<Uuid, Loaded<ProductState>>, StoreError> {
+        let mut products = HashMap::new();
+        for id in ids {
+            let loaded = if fresh {
+                self.engine.load_fresh::<ProductAggregate>(id).await?
+            } else {
+                self.engine.load::<ProductAggregate>(id).await?
+            };
+            products.insert(id, loaded);
+        }
+        Ok(products)
     }
 }
 
-fn order_outcome(
-    id: Uuid,
-    state: OrderState,
-    events: &[OrderEvent],
-    stored: &[eventstore::EventEnvelope],
-) -> Result<OrderOutcome, ShopError> {
-    let OrderState::Existing(order) = events.iter().fold(state, order::evolve) else {
+/// The engine's conflict policy for a unit over several streams: states come from the
+/// cache first; a lost race is decided again on fresh states (with backoff, a bounded
+/// number of times), and so is a refusal decided on cached states, since a refusal
+/// appends nothing that a version check could catch.
+struct Tries {
+    attempts: eventstore::Attempts,
+    fresh: bool,
+}
+
+impl Tries {
+    fn new(engine: &Engine) -> Self {
+        Self {
+            attempts: engine.attempts(),
+            fresh: false,
+        }
+    }
+
+    /// The decider refused: `Ok` to decide again on fresh states, else the refusal.
+    fn refused(&mut self, error: PlacementError) -> Result<(), ShopError> {
+        if self.fresh {
+            return Err(error.into());
+        }
+        self.fresh = true;
+        Ok(())
+    }
+
+    /// The commit failed: `Ok` to try again after a lost race, else the failure.
+    async fn failed(&mut self, error: StoreError) -> Result<(), ShopError> {
+        if !error.is_retryable() {
+            return Err(error.into());
+        }
+        if !self.attempts.again().await {
+            return Err(ShopError::Contention);
+        }
+        self.fresh = true;
+        Ok(())
+    }
+}
+
+fn states_of(products: &HashMap<Uuid, Loaded<ProductState>>) -> HashMap<Uuid, ProductState> {
+    products
+        .iter()
+        .map(|(id, loaded)| (*id, loaded.state.clone()))
+        .collect()
+}
+
+/// The unit of work of a placement or cancellation: the order's change and each
+/// product's, every one at the version it was decided on.
+fn stock_move(
+    order_id: Uuid,
+    order: &Loaded<OrderState>,
+    products: &HashMap<Uuid, Loaded<ProductState>>,
+    moves: StockMove,
+    metadata: &EventMetadata,
+) -> Result<(OrderOutcome, Commit), ShopError> {
+    let (change, state) = eventstore::change::<OrderAggregate>(order_id, order, &moves.order);
+    let OrderState::Existing(placed) = state else {
         return Err(OrderError::NotFound.into());
     };
-    let last = stored.last().ok_or(ShopError::Order(OrderError::NotFound))?;
-    Ok(OrderOutcome {
-        id,
-        order,
-        version: last.stream_version,
-        position: last.position,
-    })
-}
-
-/// Prices the items from the locked product states; collects every line at fault.
-fn price_lines(
-    items: &[(Uuid, i64)],
-    products: &std::collections::HashMap<Uuid, (ProductState, i64)>,
-) -> Result<(Vec<OrderLine>, Currency), ShopError> {
-    let mut unknown = Vec::new();
-    let mut retired = Vec::new();
-    let mut short = Vec::new();
-    let mut mixed = Vec::new();
-    let mut currency = None;
-    let mut lines = Vec::with_capacity(items.len());
-    for (index, (product_id, quantity)) in items.iter().enumerate() {
-        let Some((ProductState::Existing(product), _)) = products.get(product_id) else {
-            unknown.push(index);
-            continue;
-        };
-        if product.retired {
-            retired.push(index);
-            continue;
-        }
-        if *currency.get_or_insert(product.currency) != product.currency {
-            mixed.push(index);
-        }
-        if *quantity > product.stock {
-            short.push((index, product.stock));
-        }
-        lines.push(OrderLine {
-            product_id: *product_id,
-            sku: product.sku.to_string(),
-            name: product.name.to_string(),
-            quantity: *quantity,
-            unit_price_cents: product.price_cents.get(),
-            line_total_cents: 0,
-        });
+    let outcome = OrderOutcome {
+        id: order_id,
+        order: placed,
+        version: eventstore::version_after(order, &moves.order),
+        position: 0,
+    };
+    let mut commit = Commit::new(metadata.clone()).change(change);
+    for (product_id, events) in &moves.products {
+        let loaded = products.get(product_id).cloned().unwrap_or_default();
+        let (change, _) = eventstore::change::<ProductAggregate>(*product_id, &loaded, events);
+        commit = commit.change(change);
     }
-    if !unknown.is_empty() {
-        return Err(ShopError::UnknownProducts(unknown));
-    }
-    if !retired.is_empty() {
-        return Err(ShopError::RetiredProducts(retired));
-    }
-    if !mixed.is_empty() {
-        return Err(ShopError::CurrencyMismatch(mixed));
-    }
-    if !short.is_empty() {
-        return Err(ShopError::InsufficientStock(short));
-    }
-    let currency = currency.ok_or(ShopError::Order(OrderError::LineCount))?;
-    Ok((lines, currency))
+    Ok((outcome, commit))
 }

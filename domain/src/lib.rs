@@ -4,9 +4,11 @@
 //! `decide(&command, &state) -> Result<Vec<Event>, Error>` plus
 //! `evolve(state, &event) -> state`; storage and transport live in other crates.
 
+pub mod decider;
 pub mod event;
 pub mod user;
 
+pub use decider::Decider;
 pub use event::{DomainEvent, EventDecodeError};
 pub mod money;
 pub mod order;

@@ -28,9 +28,28 @@ pub enum StoreError {
     /// Anything else from Postgres.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The shared transaction of a group commit failed: nothing of this unit committed.
+    #[error("database error: {0}")]
+    Shared(#[source] std::sync::Arc<sqlx::Error>),
+    /// The writer tasks are gone (the runtime is shutting down).
+    #[error("the event store writer stopped")]
+    WriterStopped,
 }
 
 impl StoreError {
+    /// Trying the whole command again (reload, decide, append) can succeed: another
+    /// writer won the stream version, or Postgres chose this transaction as a deadlock
+    /// or serialization victim.
+    pub fn is_retryable(&self) -> bool {
+        let database = match self {
+            StoreError::VersionConflict { .. } => return true,
+            StoreError::Database(error) => error,
+            StoreError::Shared(error) => error.as_ref(),
+            _ => return false,
+        };
+        matches!(database, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    }
+
     /// The name of the unique constraint a database error violated, if any.
     pub(crate) fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
         match error {

@@ -7,16 +7,20 @@
 //!   id and deletes their outbox rows once acknowledged.
 //! * [`EventEnvelope`] is the one wire and storage shape of an event.
 
+mod engine;
 mod envelope;
 mod error;
 mod idempotency;
 mod relay;
 mod store;
 mod stream;
+mod writer;
 
+pub use engine::{Attempts, CommandFailure, Engine, Expect, Loaded, change, version_after};
 pub use envelope::{EventEnvelope, EventMetadata};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyRecord, find_idempotent};
 pub use relay::{OutboxRelay, RelayError};
 pub use store::{EventStore, UnitOfWork, read_events_after};
 pub use stream::{StreamSettings, ensure_stream};
+pub use writer::{Claim, Commit, Hook, NewEvent, StreamChange};

@@ -11,6 +11,28 @@ use uuid::Uuid;
 const ENVELOPE_COLUMNS: &str = "id, event_type, schema_version, stream_type, stream_id, stream_version, \
      position, occurred_at, correlation_id, causation_id, actor_id, data";
 
+/// One stream's events by the stream's own index alone. The stream type is checked on
+/// the rows, not in the query: `stream_type = $2` let the planner AND in the
+/// `(stream_type, position)` index, whose scan grows with every event of the type.
+const LOAD_STREAM: &str = "SELECT id, event_type, schema_version, stream_type, stream_id, stream_version, \
+     position, occurred_at, correlation_id, causation_id, actor_id, data \
+     FROM events WHERE stream_id = $1 ORDER BY stream_version";
+
+fn fold<E: DomainEvent, S>(
+    rows: Vec<EventEnvelope>,
+    initial: S,
+    evolve: impl Fn(S, &E) -> S,
+) -> Result<(S, i64), StoreError> {
+    let mut state = initial;
+    let mut version = 0;
+    for envelope in rows.into_iter().filter(|e| e.stream_type == E::STREAM_TYPE) {
+        let event = E::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)?;
+        state = evolve(state, &event);
+        version = envelope.stream_version;
+    }
+    Ok((state, version))
+}
+
 /// Handle to the event store. Cheap to clone.
 #[derive(Clone)]
 pub struct EventStore {
@@ -49,29 +71,19 @@ impl EventStore {
     }
 
     /// Folds a stream into aggregate state; returns the state and the stream version.
+    /// Only events of this aggregate's type count: an id of another kind reads as a new
+    /// stream.
     pub async fn load_aggregate<E: DomainEvent, S>(
         &self,
         stream_id: Uuid,
         initial: S,
         evolve: impl Fn(S, &E) -> S,
     ) -> Result<(S, i64), StoreError> {
-        // Only events of this aggregate's type: an id of another kind reads as a new stream.
-        let sql = format!(
-            "SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 AND stream_type = $2 ORDER BY stream_version"
-        );
-        let rows = sqlx::query_as::<_, EventEnvelope>(&sql)
+        let rows = sqlx::query_as::<_, EventEnvelope>(LOAD_STREAM)
             .bind(stream_id)
-            .bind(E::STREAM_TYPE)
             .fetch_all(&self.pool)
             .await?;
-        let mut state = initial;
-        let mut version = 0;
-        for envelope in rows {
-            let event = E::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)?;
-            state = evolve(state, &event);
-            version = envelope.stream_version;
-        }
-        Ok((state, version))
+        fold(rows, initial, evolve)
     }
 
     /// Opens a unit of work.
@@ -181,22 +193,11 @@ impl UnitOfWork {
         initial: S,
         evolve: impl Fn(S, &E) -> S,
     ) -> Result<(S, i64), StoreError> {
-        let sql = format!(
-            "SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 AND stream_type = $2 ORDER BY stream_version"
-        );
-        let rows = sqlx::query_as::<_, EventEnvelope>(&sql)
+        let rows = sqlx::query_as::<_, EventEnvelope>(LOAD_STREAM)
             .bind(stream_id)
-            .bind(E::STREAM_TYPE)
             .fetch_all(&mut *self.tx)
             .await?;
-        let mut state = initial;
-        let mut version = 0;
-        for envelope in rows {
-            let event = E::from_stored(&envelope.event_type, envelope.schema_version, &envelope.data)?;
-            state = evolve(state, &event);
-            version = envelope.stream_version;
-        }
-        Ok((state, version))
+        fold(rows, initial, evolve)
     }
 
     /// Claims a unique value (e.g. an email) for an owner; fails with

@@ -49,7 +49,7 @@ pub async fn register(
     }
     let pending = key.as_ref().map(|key| PendingIdempotency {
         record: idempotency::pending_record("anonymous", key, &hash, StatusCode::CREATED, None),
-        render: Box::new(|outcome| json!(UserResponse::from_outcome(outcome))),
+        render: std::sync::Arc::new(|outcome| json!(UserResponse::from_outcome(outcome))),
     });
     let input = Registration {
         email,

@@ -7,36 +7,32 @@ use crate::shop::{Caller, OrderOutcome};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use domain::order::{MAX_LINES, MAX_QUANTITY};
+use domain::order::{self, Item, LineFault, LinesError};
 use serde_json::json;
-use std::collections::HashSet;
 use uuid::Uuid;
 use web::{Actor, ApiError, ApiJson, ApiPath, ApiResponse, FieldError};
 
-fn validate(body: &PlaceOrderRequest) -> Result<Vec<(Uuid, i64)>, ApiError> {
-    if body.items.is_empty() || body.items.len() > MAX_LINES {
-        return Err(ApiError::invalid_field("items", "must have 1 to 50 lines"));
+/// The domain's line rules, checked before any state is read so that every faulty line
+/// is named in one 400 answer (the order decider applies the same rules).
+fn validate(body: &PlaceOrderRequest) -> Result<Vec<Item>, ApiError> {
+    let items: Vec<Item> = body.items.iter().map(|i| (i.product_id, i.quantity)).collect();
+    match order::check_items(&items) {
+        Ok(()) => Ok(items),
+        Err(LinesError::Count) => Err(ApiError::invalid_field("items", "must have 1 to 50 lines")),
+        Err(LinesError::Lines(faults)) => Err(ApiError::validation(
+            faults
+                .into_iter()
+                .map(|fault| match fault {
+                    LineFault::Quantity(i) => {
+                        FieldError::new(format!("items[{i}].quantity"), "must be from 1 to 1000")
+                    }
+                    LineFault::Duplicate(i) => {
+                        FieldError::new(format!("items[{i}].productId"), "appears in another line")
+                    }
+                })
+                .collect(),
+        )),
     }
-    let mut details = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, item) in body.items.iter().enumerate() {
-        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-            details.push(FieldError::new(
-                format!("items[{i}].quantity"),
-                "must be from 1 to 1000",
-            ));
-        }
-        if !seen.insert(item.product_id) {
-            details.push(FieldError::new(
-                format!("items[{i}].productId"),
-                "appears in another line",
-            ));
-        }
-    }
-    if !details.is_empty() {
-        return Err(ApiError::validation(details));
-    }
-    Ok(body.items.iter().map(|i| (i.product_id, i.quantity)).collect())
 }
 
 /// Place an order (the user themself or an admin): each line priced now, all stock taken

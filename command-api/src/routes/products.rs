@@ -10,14 +10,15 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use domain::money::{Cents, Currency};
-use domain::product::{Description, MAX_STOCK, ProductCommand, ProductName, Sku};
+use domain::product::{self, Description, ProductCommand, ProductName, Sku};
 use domain::user::ValueError;
 use serde_json::json;
 use uuid::Uuid;
 use web::{Actor, ApiError, ApiJson, ApiPath, ApiResponse};
 
+/// The domain's stock range, checked first to name the field at fault.
 fn stock_value(stock: i64) -> Result<i64, ValueError> {
-    if (0..=MAX_STOCK).contains(&stock) {
+    if product::stock_in_range(stock) {
         Ok(stock)
     } else {
         Err(ValueError("must be from 0 to 1000000000"))
@@ -160,7 +161,7 @@ pub async fn restock(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RestockRequest>,
 ) -> Result<ApiResponse, ApiError> {
-    if !(1..=MAX_STOCK).contains(&body.quantity) {
+    if !product::restock_in_range(body.quantity) {
         return Err(ApiError::invalid_field(
             "quantity",
             "must be from 1 to 1000000000",

@@ -131,7 +131,7 @@ impl TestApp {
     pub async fn admin_token(&self) -> (String, String) {
         let (id, _) = self.signed_in("root@example.com").await;
         let users = command_api::commands::Users::new(
-            eventstore::EventStore::new(self.db.pool.clone()),
+            eventstore::Engine::new(eventstore::EventStore::new(self.db.pool.clone())),
             auth::PasswordHasher::new(1),
         );
         users

@@ -170,6 +170,6 @@ pub fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
             order.status = OrderStatus::Cancelled;
             OrderState::Existing(order)
         }
-        (state, _) => state,
+        (OrderState::New, OrderEvent::Cancelled) => OrderState::New,
     }
 }

@@ -3,9 +3,14 @@
 
 mod decider;
 mod events;
+mod placement;
 
 pub use decider::{
     MAX_LINES, MAX_QUANTITY, Order, OrderCommand, OrderError, OrderLine, OrderState, OrderStatus, decide,
     evolve,
 };
 pub use events::OrderEvent;
+pub use placement::{
+    Canceller, Item, LineFault, LinesError, OrderAggregate, PlacementError, StockMove, cancel, check_items,
+    place, products_of, visible_to,
+};

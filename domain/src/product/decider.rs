@@ -126,7 +126,7 @@ pub fn decide(command: &ProductCommand, state: &ProductState) -> Result<Vec<Prod
             },
             ProductState::New,
         ) => {
-            if !(0..=MAX_STOCK).contains(stock) {
+            if !super::stock_in_range(*stock) {
                 return Err(ProductError::InvalidQuantity);
             }
             return Ok(vec![ProductEvent::Created {
@@ -175,7 +175,7 @@ pub fn decide(command: &ProductCommand, state: &ProductState) -> Result<Vec<Prod
             }])
         }
         ProductCommand::Restock { quantity } => {
-            if *quantity <= 0 || product.stock.saturating_add(*quantity) > MAX_STOCK {
+            if !super::restock_in_range(*quantity) || product.stock.saturating_add(*quantity) > MAX_STOCK {
                 return Err(ProductError::InvalidQuantity);
             }
             Ok(vec![ProductEvent::Restocked {
@@ -250,6 +250,13 @@ pub fn evolve(state: ProductState, event: &ProductEvent) -> ProductState {
             }
             ProductState::Existing(product)
         }
-        (state, _) => state,
+        (
+            ProductState::New,
+            ProductEvent::Updated { .. }
+            | ProductEvent::Restocked { .. }
+            | ProductEvent::StockReserved { .. }
+            | ProductEvent::StockReleased { .. }
+            | ProductEvent::Retired {},
+        ) => ProductState::New,
     }
 }

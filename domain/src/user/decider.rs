@@ -113,7 +113,13 @@ pub fn evolve(state: UserState, event: &UserEvent) -> UserState {
             name,
             role: *role,
         },
-        (state, _) => state,
+        // A password change leaves the decider's state as it is; events on an account
+        // that does not exist (or no longer does) change nothing.
+        (state @ UserState::Active { .. }, UserEvent::PasswordChanged)
+        | (
+            state @ (UserState::New | UserState::Deleted),
+            UserEvent::Renamed { .. } | UserEvent::RoleChanged { .. } | UserEvent::PasswordChanged,
+        ) => state,
     }
 }
 
