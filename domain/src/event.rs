@@ -44,3 +44,12 @@ pub enum EventDecodeError {
         reason: String,
     },
 }
+
+/// The upcaster of a stream whose every event type is at its first schema version: any
+/// other version is refused.
+pub fn current_only(event_type: &str, version: i32, _data: &Value) -> Result<Value, EventDecodeError> {
+    Err(EventDecodeError::UnsupportedVersion {
+        event_type: event_type.to_owned(),
+        version,
+    })
+}

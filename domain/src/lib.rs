@@ -5,6 +5,7 @@
 //! `evolve(state, &event) -> state`; storage and transport live in other crates.
 
 pub mod decider;
+mod declare;
 pub mod event;
 pub mod user;
 
@@ -13,3 +14,4 @@ pub use event::{DomainEvent, EventDecodeError};
 pub mod money;
 pub mod order;
 pub mod product;
+pub mod review;

@@ -6,6 +6,7 @@ use domain::DomainEvent;
 use domain::money::{Cents, Currency};
 use domain::order::{OrderCommand, OrderEvent, OrderLine, OrderState};
 use domain::product::{Description, ProductEvent, ProductName, Sku};
+use domain::review::{Comment, Rating, ReviewEvent};
 use domain::user::{Email, Role, UserEvent, UserName};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -51,7 +52,8 @@ fn every_event_type_has_a_schema_file() {
     let types = UserEvent::TYPES
         .iter()
         .chain(ProductEvent::TYPES.iter())
-        .chain(OrderEvent::TYPES.iter());
+        .chain(OrderEvent::TYPES.iter())
+        .chain(ReviewEvent::TYPES.iter());
     for (event_type, version) in types {
         schema(&format!("{event_type}.v{version}.json"));
     }
@@ -125,6 +127,24 @@ fn product_and_order_events_validate_against_their_schemas() {
         ("order.placed", placed[0].to_data()),
         ("order.cancelled", OrderEvent::Cancelled.to_data()),
     ];
+    let product_id = uuid::Uuid::now_v7();
+    let reviews = [
+        ReviewEvent::Written {
+            product_id,
+            author_id: uuid::Uuid::now_v7(),
+            rating: Rating::parse(5).expect("rating"),
+            comment: Comment::parse("Sturdy and warm.").expect("comment"),
+        },
+        ReviewEvent::Edited {
+            product_id,
+            rating: Rating::parse(4).expect("rating"),
+            comment: None,
+        },
+        ReviewEvent::Deleted { product_id },
+    ];
+    let events = events
+        .into_iter()
+        .chain(reviews.iter().map(|e| (e.event_type(), e.to_data())));
     for (event_type, data) in events {
         let schema = schema(&format!("{event_type}.v1.json"));
         assert_eq!(
