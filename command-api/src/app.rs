@@ -4,7 +4,7 @@
 use crate::bootstrap::ensure_admin;
 use crate::commands::Users;
 use crate::rate_limit::RateLimiter;
-use crate::routes::{ApiDoc, api_routes};
+use crate::routes::api_routes;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use utoipa::OpenApi;
 use web::{Readiness, docs_routes, harden, health_routes};
 
 /// A built command API, bound to its port, not yet serving.
@@ -77,19 +76,21 @@ impl Application {
             settings.auth_rate_limit_per_minute,
             settings.trust_forwarded_for,
         );
-        let shop = crate::shop::Shop::new(engine);
+        let shop = crate::shop::Shop::new(engine.clone());
         let state = AppState {
             users,
             sessions,
             shop,
+            engine,
             verifier,
             authority: auth::Authority::new(pool.clone()),
             pool: pool.clone(),
         };
         let readiness = readiness(&pool, &nats, &redis);
-        let router = api_routes(state, limiter)
+        let (api, document) = api_routes(state, limiter);
+        let router = api
             .merge(health_routes(Arc::new(readiness)))
-            .merge(docs_routes(ApiDoc::openapi()));
+            .merge(docs_routes(document));
         let router = harden(router, &settings.http);
 
         let relay = settings.outbox_relay.then(|| {

@@ -13,6 +13,7 @@ use domain::order::{
 use domain::product::{Product, ProductAggregate, ProductCommand, ProductError, ProductState};
 use domain::user::UserAggregate;
 use eventstore::{CommandFailure, Commit, Engine, EventEnvelope, EventMetadata, Expect, Loaded, StoreError};
+use futures::FutureExt;
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -253,7 +254,10 @@ impl Shop {
             };
             let new_order = Loaded::<OrderState>::default();
             let (outcome, commit) = stock_move(order_id, &new_order, &products, moves, metadata)?;
-            let commit = commit.idempotent(answer(idempotency.as_ref(), &outcome));
+            let bought: Vec<Uuid> = ids.iter().copied().collect();
+            let commit = commit
+                .hook(move |conn| record_purchases(conn, order_id, user_id, bought).boxed())
+                .idempotent(answer(idempotency.as_ref(), &outcome));
             match self.engine.commit(commit).await {
                 Ok(envelopes) => return Ok(outcome.at(&envelopes)),
                 Err(error) => tries.failed(error).await?,
@@ -286,6 +290,7 @@ impl Shop {
                 }
             };
             let (outcome, commit) = stock_move(order_id, &order, &products, moves, metadata)?;
+            let commit = commit.hook(move |conn| forget_purchases(conn, order_id).boxed());
             match self.engine.commit(commit).await {
                 Ok(envelopes) => return Ok(outcome.at(&envelopes)),
                 Err(error) => tries.failed(error).await?,
@@ -348,6 +353,42 @@ impl Tries {
         self.fresh = true;
         Ok(())
     }
+}
+
+/// The write side's record of who bought what (`purchases`), for "only a buyer may review".
+async fn record_purchases(
+    conn: &mut sqlx::PgConnection,
+    order_id: Uuid,
+    user_id: Uuid,
+    products: Vec<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO purchases (order_id, product_id, user_id) SELECT $1, unnest($2::uuid[]), $3
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(&products)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn forget_purchases(conn: &mut sqlx::PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM purchases WHERE order_id = $1")
+        .bind(order_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether a user has a placed, not cancelled order of a product.
+pub async fn has_bought(pool: &sqlx::PgPool, user_id: Uuid, product_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM purchases WHERE user_id = $1 AND product_id = $2)")
+        .bind(user_id)
+        .bind(product_id)
+        .fetch_one(pool)
+        .await
 }
 
 fn states_of(products: &HashMap<Uuid, Loaded<ProductState>>) -> HashMap<Uuid, ProductState> {

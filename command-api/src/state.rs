@@ -17,6 +17,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Products and orders.
     pub shop: Shop,
+    /// The one command path: every aggregate without a service of its own (reviews).
+    pub engine: eventstore::Engine,
     /// Access-token verification.
     pub verifier: Arc<TokenVerifier>,
     /// Callers' current role and existence, checked on every write.

@@ -5,6 +5,7 @@ mod dto;
 mod errors;
 mod orders;
 mod products;
+mod reviews;
 mod shop_dto;
 mod shop_errors;
 mod users;
@@ -13,48 +14,48 @@ use crate::rate_limit::{RateLimiter, limit};
 use crate::state::AppState;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{patch, post, put};
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use web::{BearerAuth, ErrorResponses};
 
 pub use dto::{TokenResponse, UserResponse};
 
-/// The API routes (without health, docs and hardening).
-pub fn api_routes(state: AppState, limiter: RateLimiter) -> Router {
-    let auth = Router::new()
-        .route("/api/v1/auth/register", post(auth::register))
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/auth/refresh", post(auth::refresh))
-        .route("/api/v1/auth/logout", post(auth::logout))
+/// The API routes (without health, docs and hardening) and their OpenAPI document: each
+/// handler is registered once, and its `#[utoipa::path]` puts it in the document.
+pub fn api_routes(state: AppState, limiter: RateLimiter) -> (Router, utoipa::openapi::OpenApi) {
+    let auth = OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
         .route_layer(from_fn_with_state(limiter, limit));
-    let users = Router::new()
-        .route("/api/v1/users/{id}", patch(users::rename).delete(users::delete))
-        .route("/api/v1/users/{id}/role", put(users::change_role))
-        .route("/api/v1/users/{id}/password", put(users::change_password));
-    let shop = Router::new()
-        .route("/api/v1/products", post(products::create))
-        .route(
-            "/api/v1/products/{id}",
-            patch(products::update).delete(products::retire),
-        )
-        .route("/api/v1/products/{id}/restock", post(products::restock))
-        .route("/api/v1/users/{id}/orders", post(orders::place))
-        .route("/api/v1/orders/{id}/cancel", post(orders::cancel));
-    auth.merge(users).merge(shop).with_state(state)
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth)
+        .routes(routes!(users::rename, users::delete))
+        .routes(routes!(users::change_role))
+        .routes(routes!(users::change_password))
+        .routes(routes!(products::create))
+        .routes(routes!(products::update, products::retire))
+        .routes(routes!(products::restock))
+        .routes(routes!(orders::place))
+        .routes(routes!(orders::cancel))
+        .routes(routes!(reviews::write))
+        .routes(routes!(reviews::edit, reviews::delete))
+        .with_state(state);
+    router.split_for_parts()
 }
 
-/// The OpenAPI document of the command API.
+/// The OpenAPI document of the command API (its paths come from [`api_routes`]).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "command-api", description = "Writes: registration, sessions and user changes. Every write appends events."),
-    paths(auth::register, auth::login, auth::refresh, auth::logout, users::rename, users::change_role,
-          users::change_password, users::delete, products::create, products::update, products::restock,
-          products::retire, orders::place, orders::cancel),
+    info(title = "command-api", description = "Writes: registration, sessions, users, products, orders and reviews. Every write appends events."),
     components(schemas(dto::RegisterRequest, dto::LoginRequest, dto::RefreshRequest, dto::RenameRequest,
                        dto::RoleRequest, dto::PasswordRequest, dto::UserResponse, dto::TokenResponse,
                        shop_dto::CreateProductRequest, shop_dto::UpdateProductRequest, shop_dto::RestockRequest,
                        shop_dto::OrderItem, shop_dto::PlaceOrderRequest, shop_dto::ProductResponse,
-                       shop_dto::OrderResponse, web::FieldError)),
+                       shop_dto::OrderResponse, reviews::WriteReviewRequest, reviews::EditReviewRequest,
+                       reviews::ReviewResponse, web::FieldError)),
     modifiers(&BearerAuth, &ErrorResponses),
 )]
 pub struct ApiDoc;

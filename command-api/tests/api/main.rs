@@ -7,6 +7,7 @@ mod orders;
 mod outbox;
 mod products;
 mod register;
+mod reviews;
 mod sessions;
 mod shapes;
 mod users;
