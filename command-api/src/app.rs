@@ -150,10 +150,7 @@ fn readiness(pool: &sqlx::PgPool, nats: &async_nats::Client, redis: &RedisHandle
     Readiness::new()
         .postgres(pool.clone())
         .check("nats", false, runtime::nats_check(nats))
-        .check("redis", false, move || {
-            let redis = redis.clone();
-            Box::pin(async move { redis.ping().await })
-        })
+        .check("redis", false, runtime::redis_check(redis))
 }
 
 /// Keeps the signing key's `last_seen_at` fresh so operators can prune dead keys.

@@ -6,17 +6,34 @@
 //! transaction committed. A transaction that took a lower position but commits late
 //! simply shows up on a later pass. Rows are locked with `SKIP LOCKED`, so several
 //! relays (one per command-api replica) share the work without publishing a row twice
-//! at once; a publish repeated after a crash carries the same `Nats-Msg-Id`, which
-//! JetStream drops inside its duplicate window.
+//! at once; a row is deleted only once JetStream acknowledged it, and a publish repeated
+//! after a crash carries the same `Nats-Msg-Id`, which JetStream drops inside its
+//! duplicate window.
+//!
+//! One pass locks up to a batch of rows and publishes them in position order through a
+//! bounded window ([`pipeline`]): sends do not wait for each acknowledgement, at most
+//! `max_in_flight` are awaited at once, and the acknowledged rows are deleted with one
+//! statement in the transaction that locked them.
+
+mod pipeline;
 
 use crate::{EventEnvelope, StreamSettings, ensure_stream};
-use async_nats::jetstream;
-use futures::future::join_all;
+use async_nats::jetstream::{self, context::Publish};
+use runtime::backoff::Policy;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// Outbox rows locked and published by one pass, by default.
+pub const DEFAULT_BATCH_SIZE: usize = 1024;
+
+/// Publishes awaiting their acknowledgement at once, by default.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// How long the relay waits after a failed pass (or while the stream is unreachable).
+pub const RETRY: Policy = Policy::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// Publishes outbox rows to JetStream in batches.
 pub struct OutboxRelay {
@@ -24,8 +41,17 @@ pub struct OutboxRelay {
     jetstream: jetstream::Context,
     stream: StreamSettings,
     appended: Arc<Notify>,
-    batch_size: i64,
+    batch_size: usize,
+    max_in_flight: usize,
     poll_interval: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+struct Pass {
+    locked: usize,
+    published: usize,
+    error: Option<RelayError>,
 }
 
 impl OutboxRelay {
@@ -41,50 +67,84 @@ impl OutboxRelay {
             jetstream,
             stream,
             appended,
-            batch_size: 256,
+            batch_size: DEFAULT_BATCH_SIZE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             poll_interval: Duration::from_millis(500),
         }
     }
 
+    /// Locks and publishes at most `rows` outbox rows per pass (at least 1).
+    pub fn with_batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows.max(1);
+        self
+    }
+
+    /// Awaits at most `publishes` acknowledgements at once (at least 1).
+    pub fn with_max_in_flight(mut self, publishes: usize) -> Self {
+        self.max_in_flight = publishes.max(1);
+        self
+    }
+
     /// Runs until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = RETRY.start();
         while let Err(error) = ensure_stream(&self.jetstream, &self.stream).await {
             tracing::warn!(error = %error, stream = %self.stream.name, "events stream not reachable yet");
-            if sleep_or_shutdown(backoff, &shutdown).await {
+            if backoff.wait(&shutdown).await {
                 return;
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        backoff = Duration::from_millis(100);
-        loop {
-            match self.publish_batch().await {
-                Ok(published) if published as i64 == self.batch_size => {
-                    backoff = Duration::from_millis(100);
-                    continue;
+        backoff.reset();
+        while !shutdown.is_cancelled() {
+            match self.pass().await {
+                Err(error) => {
+                    tracing::warn!(error = %error, "outbox relay pass failed; will retry");
+                    if backoff.wait(&shutdown).await {
+                        return;
+                    }
                 }
+                Ok(Pass {
+                    error: Some(error),
+                    published,
+                    ..
+                }) => {
+                    tracing::warn!(error = %error, published, "some events were not acknowledged; will retry");
+                    if backoff.wait(&shutdown).await {
+                        return;
+                    }
+                }
+                // A full batch leaves rows behind, most likely: go on at once.
+                Ok(pass) if pass.locked == self.batch_size => backoff.reset(),
+                // The outbox was drained when this pass locked it. A commit since then
+                // left a permit in `appended`, so the wait ends at once for it.
                 Ok(_) => {
-                    backoff = Duration::from_millis(100);
+                    backoff.reset();
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = self.appended.notified() => {}
                         _ = tokio::time::sleep(self.poll_interval) => {}
                     }
                 }
-                Err(error) => {
-                    tracing::warn!(error = %error, "outbox relay pass failed; will retry");
-                    if sleep_or_shutdown(backoff, &shutdown).await {
-                        return;
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
             }
         }
     }
 
-    /// One pass: lock a batch of outbox rows, publish them all concurrently, delete the
-    /// rows JetStream acknowledged. Returns how many were published.
+    /// One pass: lock a batch of outbox rows, publish them through the bounded window,
+    /// delete the rows JetStream acknowledged. Returns how many were published; fails
+    /// only when none was.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let pass = self.pass().await?;
+        match pass.error {
+            Some(error) if pass.published == 0 => Err(error),
+            Some(error) => {
+                tracing::warn!(error = %error, published = pass.published, "some events were not acknowledged");
+                Ok(pass.published)
+            }
+            None => Ok(pass.published),
+        }
+    }
+
+    async fn pass(&self) -> Result<Pass, RelayError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query_as::<_, EventEnvelope>(
             "SELECT e.id, e.event_type, e.schema_version, e.stream_type, e.stream_id, e.stream_version,
@@ -92,61 +152,53 @@ impl OutboxRelay {
              FROM outbox o JOIN events e ON e.position = o.position
              ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
         )
-        .bind(self.batch_size)
+        .bind(i64::try_from(self.batch_size).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Pass::default());
         }
-        let publishes = rows.iter().map(|event| self.publish(event));
-        let results = join_all(publishes).await;
-        let mut acked = Vec::with_capacity(rows.len());
-        let mut last_error = None;
-        for (event, result) in rows.iter().zip(results) {
-            match result {
-                Ok(()) => acked.push(event.position),
-                Err(error) => last_error = Some(error),
-            }
-        }
-        if !acked.is_empty() {
+        let locked = rows.len();
+        let published = pipeline::publish_all(
+            rows,
+            self.max_in_flight,
+            |event| event.position,
+            |event| self.send(event),
+        )
+        .await;
+        if !published.acked.is_empty() {
             sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
-                .bind(&acked)
+                .bind(&published.acked)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        match last_error {
-            Some(error) if acked.is_empty() => Err(error),
-            Some(error) => {
-                tracing::warn!(error = %error, published = acked.len(), "some events were not acknowledged");
-                Ok(acked.len())
-            }
-            None => Ok(acked.len()),
-        }
+        Ok(Pass {
+            locked,
+            published: published.acked.len(),
+            error: published.error,
+        })
     }
 
-    async fn publish(&self, event: &EventEnvelope) -> Result<(), RelayError> {
-        let payload = serde_json::to_vec(event).map_err(|e| RelayError::Publish(e.to_string()))?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
+    /// Sends one event; the returned future is its acknowledgement.
+    async fn send(
+        &self,
+        event: EventEnvelope,
+    ) -> Result<impl Future<Output = Result<(), RelayError>> + use<>, RelayError> {
+        let payload = serde_json::to_vec(&event).map_err(|e| RelayError::Publish(e.to_string()))?;
+        let publish = Publish::build()
+            .payload(payload.into())
+            .message_id(event.id.to_string());
         let ack = self
             .jetstream
-            .publish_with_headers(
-                event.subject(&self.stream.subject_prefix),
-                headers,
-                payload.into(),
-            )
+            .send_publish(event.subject(&self.stream.subject_prefix), publish)
             .await
             .map_err(|e| RelayError::Publish(e.to_string()))?;
-        ack.await.map_err(|e| RelayError::Publish(e.to_string()))?;
-        Ok(())
-    }
-}
-
-async fn sleep_or_shutdown(duration: Duration, shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => true,
-        _ = tokio::time::sleep(duration) => false,
+        Ok(async move {
+            ack.await
+                .map(|_| ())
+                .map_err(|e| RelayError::Publish(e.to_string()))
+        })
     }
 }
 

@@ -88,10 +88,7 @@ pub fn router(
     let readiness = Readiness::new()
         .postgres(state.pool.clone())
         .check("nats", true, runtime::nats_check(nats))
-        .check("redis", false, move || {
-            let redis = redis.clone();
-            Box::pin(async move { redis.ping().await })
-        });
+        .check("redis", false, runtime::redis_check(redis));
     let api = Router::new()
         .route("/api/v1/projections", get(projections))
         .with_state(state);

@@ -32,12 +32,10 @@ use web::{Readiness, docs_routes, harden, health_routes};
 /// The complete HTTP service (API, health, docs) wrapped in the shared hardening.
 pub fn router(state: AppState) -> Router {
     let redis = state.redis.clone();
-    let readiness = Readiness::new()
-        .postgres(state.pool.clone())
-        .check("redis", false, move || {
-            let redis = redis.clone();
-            Box::pin(async move { redis.ping().await })
-        });
+    let readiness =
+        Readiness::new()
+            .postgres(state.pool.clone())
+            .check("redis", false, runtime::redis_check(redis));
     let http = state.http.clone();
     let app = Router::new()
         .merge(

@@ -95,6 +95,13 @@ mod tests {
     }
 
     #[test]
+    fn the_jitter_differs_between_runs_so_replicas_do_not_retry_in_lockstep() {
+        let policy = Policy::new(Duration::from_millis(100), Duration::from_secs(30));
+        let delays: std::collections::HashSet<Duration> = (0..20).map(|_| policy.delay(3)).collect();
+        assert!(delays.len() > 1, "{delays:?}");
+    }
+
+    #[test]
     fn a_run_restarts_from_the_first_delay_after_a_reset() {
         let mut run = Policy::new(Duration::from_millis(10), Duration::from_millis(50)).start();
         let delays: Vec<_> = (0..6).map(|_| run.next_delay()).collect();

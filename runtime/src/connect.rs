@@ -71,21 +71,3 @@ pub async fn connect_nats(url: &str) -> anyhow::Result<async_nats::Client> {
         .await
         .with_context(|| format!("NATS_URL {url} is not usable"))
 }
-
-/// A readiness check for a NATS client (for `web::Readiness::check`): up while connected.
-pub fn nats_check(
-    client: async_nats::Client,
-) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-+ Send
-+ Sync
-+ 'static {
-    move || {
-        let state = client.connection_state();
-        Box::pin(async move {
-            match state {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(format!("not connected ({other:?})")),
-            }
-        })
-    }
-}

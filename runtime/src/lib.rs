@@ -5,13 +5,15 @@
 pub mod backoff;
 pub mod config;
 pub mod connect;
+pub mod readiness;
 pub mod redis;
 pub mod shutdown;
 pub mod stream;
 pub mod telemetry;
 
 pub use config::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
-pub use connect::{connect_nats, connect_postgres, migrate, nats_check};
+pub use connect::{connect_nats, connect_postgres, migrate};
+pub use readiness::{nats_check, redis_check};
 pub use redis::{GuardedConnection, RedisHandle};
 pub use shutdown::shutdown_signal;
 pub use stream::StreamSettings;

@@ -2,11 +2,12 @@
 //! consumer per side effect, all stopped by one cancellation token.
 
 use crate::api::{self, AppState};
-use crate::consumer::{ConsumerWorker, SUBSCRIPTIONS, consumer_config};
+use crate::consumer::{ConsumerWorker, consumer_config};
 use crate::delivery::Delivery;
-use crate::effects::Effects;
+use crate::effects::EffectContext;
 use crate::ledger::Ledger;
 use crate::mail::{self, Mailer, MailerSetupError};
+use crate::registry::{Declaration, EFFECTS, Effects};
 use crate::settings::Settings;
 use auth::TokenVerifier;
 use axum::Router;
@@ -63,27 +64,41 @@ impl Application {
         nats: async_nats::Client,
         mailer: Arc<dyn Mailer>,
     ) -> Result<Self, BuildError> {
-        let effects = Effects::new(mailer, settings.mail.from.clone(), EventStore::new(pool.clone()));
+        Self::build_with_effects(settings, pool, nats, mailer, EFFECTS).await
+    }
+
+    /// Builds the service around a given mailer, running the side effects `declarations`
+    /// (production runs [`EFFECTS`]).
+    pub async fn build_with_effects(
+        settings: Settings,
+        pool: PgPool,
+        nats: async_nats::Client,
+        mailer: Arc<dyn Mailer>,
+        declarations: &[Declaration],
+    ) -> Result<Self, BuildError> {
+        let context = EffectContext {
+            mailer,
+            from: settings.mail.from.clone(),
+            store: EventStore::new(pool.clone()),
+        };
+        let effects = Effects::from_declarations(declarations, &context);
         let ledger = Ledger::new(pool.clone());
         let jetstream = async_nats::jetstream::new(nats.clone());
         // One limit for the whole process, whichever consumer a message comes from.
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        let workers = SUBSCRIPTIONS
+        let workers = effects
             .iter()
-            .map(|subscription| {
-                ConsumerWorker::new(
-                    jetstream.clone(),
-                    settings.stream.clone(),
-                    consumer_config(&settings.stream, subscription),
-                    Delivery::new(
-                        ledger.clone(),
-                        effects.clone(),
-                        subscription.effect,
-                        settings.retry,
-                    ),
-                    permits.clone(),
-                    settings.concurrency,
-                )
+            .flat_map(|effect| {
+                effect.declaration().subscriptions().map(|subscription| {
+                    ConsumerWorker::new(
+                        jetstream.clone(),
+                        settings.stream.clone(),
+                        consumer_config(&settings.stream, &subscription),
+                        Delivery::new(ledger.clone(), effect.clone(), settings.retry),
+                        permits.clone(),
+                        settings.concurrency,
+                    )
+                })
             })
             .collect();
         let state = AppState {

@@ -1,13 +1,14 @@
-//! The durable JetStream pull consumers that feed the side effects, one per effect,
-//! each shared by every workers replica (competing consumers), with graceful shutdown.
+//! The durable JetStream pull consumers that feed the side effects, one per effect and
+//! event type ([`crate::registry::Subscription`]), each shared by every workers replica
+//! (competing consumers), with graceful shutdown.
 
 use crate::delivery::{Delivery, Outcome};
-use crate::order_confirmation::OrderConfirmation;
-use crate::welcome::WelcomeEmail;
+use crate::registry::Subscription;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self, AckKind};
 use eventstore::{StreamSettings, ensure_stream};
 use futures::StreamExt;
+use runtime::backoff::Policy;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -15,51 +16,20 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// Durable name of the welcome-email consumer.
-pub const WELCOME_CONSUMER: &str = "workers-welcome-email";
-
-/// Durable name of the order-confirmation consumer.
-pub const ORDER_CONFIRMATION_CONSUMER: &str = "workers-order-confirmation";
-
-/// One durable consumer and the side effect it runs for every event it reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subscription {
-    /// Durable consumer name.
-    pub consumer: &'static str,
-    /// The one event type it reads (NATS 2.9: one filter subject per consumer).
-    pub event_type: &'static str,
-    /// The side effect it runs, as named in `side_effects` and `dead_letters`.
-    pub effect: &'static str,
-}
-
-/// Every consumer the workers own, each run by every workers process.
-pub const SUBSCRIPTIONS: [Subscription; 2] = [
-    Subscription {
-        consumer: WELCOME_CONSUMER,
-        event_type: WelcomeEmail::EVENT_TYPE,
-        effect: WelcomeEmail::EFFECT,
-    },
-    Subscription {
-        consumer: ORDER_CONFIRMATION_CONSUMER,
-        event_type: OrderConfirmation::EVENT_TYPE,
-        effect: OrderConfirmation::EFFECT,
-    },
-];
-
-/// Durable names of every consumer the workers own, for the operator endpoint.
-pub const OWNED_CONSUMERS: [&str; 2] = [WELCOME_CONSUMER, ORDER_CONFIRMATION_CONSUMER];
-
 /// How long JetStream waits for an ack before redelivering.
 pub const ACK_WAIT: Duration = Duration::from_secs(60);
 
 /// While a message is being handled, JetStream is told every this often that work goes on.
 const PROGRESS_EVERY: Duration = Duration::from_secs(20);
 
+/// How long a consumer waits before subscribing again while the stream is unreachable.
+pub const RESUBSCRIBE: Policy = Policy::new(Duration::from_millis(100), Duration::from_secs(5));
+
 /// The consumer configuration of `subscription`: one filter subject (NATS 2.9), explicit
 /// acks, unlimited deliveries (the workers dead-letter by themselves).
 pub fn consumer_config(stream: &StreamSettings, subscription: &Subscription) -> pull::Config {
     pull::Config {
-        durable_name: Some(subscription.consumer.to_owned()),
+        durable_name: Some(subscription.consumer.clone()),
         description: Some(format!(
             "workers: {} on {}",
             subscription.effect, subscription.event_type
@@ -116,7 +86,7 @@ impl ConsumerWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         let permits = self.permits.clone();
         let mut tasks = JoinSet::new();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = RESUBSCRIBE.start();
         'subscribe: while !shutdown.is_cancelled() {
             let mut messages = match self.subscribe().await {
                 Ok(messages) => messages,
@@ -127,10 +97,9 @@ impl ConsumerWorker {
                         consumer = self.consumer(),
                         "events stream not reachable yet"
                     );
-                    if sleep_or_shutdown(backoff, &shutdown).await {
+                    if backoff.wait(&shutdown).await {
                         break;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             };
@@ -142,7 +111,7 @@ impl ConsumerWorker {
                 };
                 match next {
                     Some(Ok(message)) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         // The permit is taken once a message is here: an idle consumer
                         // must not hold one that another consumer of the process needs.
                         let permit = tokio::select! {
@@ -158,10 +127,9 @@ impl ConsumerWorker {
                     }
                     Some(Err(error)) => {
                         tracing::warn!(error = %error, consumer = self.consumer(), "consumer stream failed; subscribing again");
-                        if sleep_or_shutdown(backoff, &shutdown).await {
+                        if backoff.wait(&shutdown).await {
                             break 'subscribe;
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue 'subscribe;
                     }
                     None => continue 'subscribe,
@@ -228,24 +196,9 @@ fn log_panic(finished: Result<(), tokio::task::JoinError>) {
     }
 }
 
-async fn sleep_or_shutdown(duration: Duration, shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => true,
-        _ = tokio::time::sleep(duration) => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_subscription_is_an_owned_consumer_with_its_own_name_and_effect() {
-        let names: Vec<&str> = SUBSCRIPTIONS.iter().map(|s| s.consumer).collect();
-        assert_eq!(names, OWNED_CONSUMERS);
-        let effects: std::collections::HashSet<&str> = SUBSCRIPTIONS.iter().map(|s| s.effect).collect();
-        assert_eq!(effects.len(), SUBSCRIPTIONS.len());
-    }
 
     #[test]
     fn each_consumer_filters_on_the_one_subject_of_its_event_type() {
@@ -254,10 +207,24 @@ mod tests {
             subject_prefix: "events".into(),
             duplicate_window: Duration::from_secs(120),
         };
-        let config = consumer_config(&stream, &SUBSCRIPTIONS[1]);
+        let subscription = Subscription {
+            consumer: "workers-order-confirmation".into(),
+            event_type: "order.placed",
+            effect: "order_confirmation",
+        };
+        let config = consumer_config(&stream, &subscription);
         assert_eq!(config.durable_name.as_deref(), Some("workers-order-confirmation"));
         assert_eq!(config.filter_subject, "events.order.placed");
         assert_eq!(config.ack_policy, AckPolicy::Explicit);
         assert_eq!(config.max_deliver, -1);
+    }
+
+    #[test]
+    fn resubscribing_backs_off_from_a_tenth_of_a_second_up_to_five_seconds() {
+        let mut backoff = RESUBSCRIBE.start();
+        let first = backoff.next_delay();
+        assert!(first >= Duration::from_millis(100) && first < Duration::from_millis(200));
+        assert!((0..20).all(|_| backoff.next_delay() <= Duration::from_secs(5)));
+        assert!(backoff.next_delay() >= Duration::from_secs(5) / 2);
     }
 }

@@ -2,8 +2,9 @@
 //! [`crate::ledger`]), a failure is retried later with backoff, and after the last
 //! attempt (or a failure retrying cannot fix) it becomes a dead letter.
 
-use crate::effects::{Effects, Performed};
+use crate::effects::Performed;
 use crate::ledger::{Ledger, RECORD_WAIT};
+use crate::registry::Effect;
 use crate::retry::RetryPolicy;
 use eventstore::EventEnvelope;
 use serde_json::Value;
@@ -30,17 +31,15 @@ pub enum Outcome {
 /// Runs one effect for delivered events.
 pub struct Delivery {
     ledger: Ledger,
-    effects: Effects,
-    effect: &'static str,
+    effect: Effect,
     retry: RetryPolicy,
 }
 
 impl Delivery {
-    /// Runs `effect` through `effects`, recording it in `ledger`.
-    pub fn new(ledger: Ledger, effects: Effects, effect: &'static str, retry: RetryPolicy) -> Self {
+    /// Runs `effect`, recording it in `ledger`, retrying failures by `retry`.
+    pub fn new(ledger: Ledger, effect: Effect, retry: RetryPolicy) -> Self {
         Self {
             ledger,
-            effects,
             effect,
             retry,
         }
@@ -54,7 +53,8 @@ impl Delivery {
         };
         match serde_json::from_value::<EventEnvelope>(raw.clone()) {
             Ok(envelope) => {
-                let span = tracing::info_span!("side_effect", event.id = %envelope.id, effect = self.effect);
+                let span =
+                    tracing::info_span!("side_effect", event.id = %envelope.id, effect = self.effect.name());
                 self.process(&envelope, &raw, subject, attempt)
                     .instrument(span)
                     .await
@@ -64,7 +64,7 @@ impl Delivery {
     }
 
     async fn process(&self, envelope: &EventEnvelope, raw: &Value, subject: &str, attempt: u32) -> Outcome {
-        let open = match self.ledger.open(envelope.id, self.effect).await {
+        let open = match self.ledger.open(envelope.id, self.effect.name()).await {
             Ok(open) => open,
             Err(error) => {
                 tracing::warn!(error = %error, "side-effect ledger unavailable; will retry");
@@ -85,7 +85,7 @@ impl Delivery {
             release(open).await;
             return Outcome::Parked;
         }
-        match self.effects.perform(self.effect, envelope).await {
+        match self.effect.perform(envelope).await {
             Ok(performed) => match open.complete().await {
                 Ok(()) => {
                     match performed {
@@ -144,7 +144,7 @@ impl Delivery {
     async fn record_after_lost_commit(&self, envelope: &EventEnvelope) -> Option<Outcome> {
         match self
             .ledger
-            .record_completed_within(envelope.id, self.effect, RECORD_WAIT)
+            .record_completed_within(envelope.id, self.effect.name(), RECORD_WAIT)
             .await
         {
             Ok(()) => {

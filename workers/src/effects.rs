@@ -1,13 +1,50 @@
-//! The side effects the workers carry out, looked up by the name stored with each
-//! completed effect and dead letter.
+//! What a side effect is: a [`SideEffect`] declares its name, the event types it
+//! reacts to and what it does, once; [`crate::registry`] runs every declared one.
 
 use crate::mail::{MailError, Mailer};
-use crate::order_confirmation::OrderConfirmation;
-use crate::welcome::WelcomeEmail;
 use domain::EventDecodeError;
 use eventstore::{EventEnvelope, EventStore};
 use lettre::message::Mailbox;
+use std::future::Future;
 use std::sync::Arc;
+
+/// A side effect of events, declared once and registered with one line in
+/// [`crate::registry::EFFECTS`]: the consumers, the dead letters, the operator's retry
+/// and the ledger all take it from there.
+///
+/// `perform` runs at least once per event and is recorded in the ledger under
+/// [`SideEffect::NAME`] in the transaction that holds the event's lock, so a redelivery
+/// or an operator's retry does not repeat it; what a receiver sees twice in the one
+/// remaining window (see [`crate::ledger`]) it should be able to recognise, e.g. by a
+/// Message-ID derived from the event id.
+pub trait SideEffect: Send + Sync + Sized + 'static {
+    /// Name in `side_effects` and `dead_letters`, and of its durable consumers. Stored
+    /// data refers to it: renaming an effect makes it run again for every event.
+    const NAME: &'static str;
+    /// The event types it reacts to (e.g. `user.registered`), each read by a durable
+    /// consumer of its own.
+    const EVENT_TYPES: &'static [&'static str];
+
+    /// The effect, with what it needs beyond the event taken from `context`.
+    fn from_context(context: &EffectContext) -> Self;
+
+    /// Carries the effect out for one event of one of [`SideEffect::EVENT_TYPES`].
+    fn perform(
+        &self,
+        envelope: &EventEnvelope,
+    ) -> impl Future<Output = Result<Performed, EffectError>> + Send;
+}
+
+/// What side effects may use beyond the event itself.
+#[derive(Clone)]
+pub struct EffectContext {
+    /// Where emails go.
+    pub mailer: Arc<dyn Mailer>,
+    /// The sender of every email.
+    pub from: Mailbox,
+    /// The event store, to read what an event only refers to (e.g. an order's owner).
+    pub store: EventStore,
+}
 
 /// Why a side effect did not happen. The message is stored in dead letters and shown
 /// to operators: it never carries secrets, email addresses or names.
@@ -68,31 +105,4 @@ pub enum Performed {
     Done,
     /// There was nothing to do, for this reason (e.g. the recipient's account is gone).
     Skipped(&'static str),
-}
-
-/// Every side effect, by name.
-#[derive(Clone)]
-pub struct Effects {
-    welcome: Arc<WelcomeEmail>,
-    order_confirmation: Arc<OrderConfirmation>,
-}
-
-impl Effects {
-    /// The effects, sending emails through `mailer` from `from` and reading what they
-    /// need beyond the event (e.g. an order's owner) from `store`.
-    pub fn new(mailer: Arc<dyn Mailer>, from: Mailbox, store: EventStore) -> Self {
-        Self {
-            welcome: Arc::new(WelcomeEmail::new(mailer.clone(), from.clone())),
-            order_confirmation: Arc::new(OrderConfirmation::new(mailer, from, store)),
-        }
-    }
-
-    /// Carries out effect `effect` for one event.
-    pub async fn perform(&self, effect: &str, envelope: &EventEnvelope) -> Result<Performed, EffectError> {
-        match effect {
-            WelcomeEmail::EFFECT => self.welcome.perform(envelope).await.map(|()| Performed::Done),
-            OrderConfirmation::EFFECT => self.order_confirmation.perform(envelope).await,
-            _ => Err(EffectError::permanent("unknown side effect")),
-        }
-    }
 }

@@ -1,12 +1,15 @@
 //! The workers service: side effects of events, carried out at least once and sent
 //! never twice for one event (DESIGN.md guarantee 5).
 //!
-//! * [`consumer`]: one durable JetStream pull consumer per side effect
+//! * [`effects`] and [`registry`]: a side effect is a [`effects::SideEffect`] (its name,
+//!   the event types it reacts to, `perform`), registered with one line in
+//!   [`registry::EFFECTS`]; everything below is derived from that list.
+//! * [`consumer`]: one durable JetStream pull consumer per side effect and event type
 //!   (`workers-welcome-email`, `workers-order-confirmation`), each shared by the replicas
 //!   as competing consumers.
 //! * [`delivery`] and [`ledger`]: the side effect of each event runs under a Postgres
 //!   advisory lock and is recorded in `side_effects` in the same transaction; failures
-//!   are NAKed with exponential backoff and jitter ([`retry`]), and after the last attempt
+//!   are NAKed with the workspace's backoff ([`retry`]), and after the last attempt
 //!   the message becomes a row in `dead_letters`.
 //! * [`mail`], [`welcome`] and [`order_confirmation`]: the welcome email on
 //!   `user.registered` and the order confirmation on `order.placed` (amounts formatted by
@@ -25,6 +28,7 @@ pub mod ledger;
 pub mod mail;
 pub mod operator;
 pub mod order_confirmation;
+pub mod registry;
 pub mod retry;
 pub mod settings;
 pub mod welcome;

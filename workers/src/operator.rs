@@ -2,8 +2,9 @@
 //! never-twice rule as the consumer (see [`crate::ledger`]).
 
 use crate::dead_letters::{self, DeadLetter, DeadLetterStatus};
-use crate::effects::{Effects, Performed};
+use crate::effects::Performed;
 use crate::ledger::Ledger;
+use crate::registry::Effects;
 use eventstore::EventEnvelope;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -6,7 +6,7 @@
 //! there is nobody to write to, and retrying cannot change that.
 
 use crate::amounts::format_amount;
-use crate::effects::{EffectError, Performed};
+use crate::effects::{EffectContext, EffectError, Performed, SideEffect};
 use crate::mail::{Mailer, OutgoingMail};
 use domain::DomainEvent;
 use domain::money::Currency;
@@ -26,20 +26,21 @@ pub struct OrderConfirmation {
     store: EventStore,
 }
 
-impl OrderConfirmation {
-    /// Name of the effect in `side_effects` and `dead_letters`.
-    pub const EFFECT: &'static str = "order_confirmation";
-    /// The event type that triggers it.
-    pub const EVENT_TYPE: &'static str = "order.placed";
+impl SideEffect for OrderConfirmation {
+    const NAME: &'static str = "order_confirmation";
+    const EVENT_TYPES: &'static [&'static str] = &["order.placed"];
 
-    /// Sends through `mailer`, from `from`, to owners loaded from `store`.
-    pub fn new(mailer: Arc<dyn Mailer>, from: Mailbox, store: EventStore) -> Self {
-        Self { mailer, from, store }
+    fn from_context(context: &EffectContext) -> Self {
+        Self::new(
+            context.mailer.clone(),
+            context.from.clone(),
+            context.store.clone(),
+        )
     }
 
     /// Loads the owner of the order in one `order.placed` event and emails them, unless
     /// their account is gone.
-    pub async fn perform(&self, envelope: &EventEnvelope) -> Result<Performed, EffectError> {
+    async fn perform(&self, envelope: &EventEnvelope) -> Result<Performed, EffectError> {
         let order = PlacedOrder::from_envelope(envelope)?;
         let (owner, _) = self
             .store
@@ -54,6 +55,13 @@ impl OrderConfirmation {
         let mail = self.compose(envelope, &order, email.as_str(), name.as_str())?;
         self.mailer.send(&mail).await?;
         Ok(Performed::Done)
+    }
+}
+
+impl OrderConfirmation {
+    /// Sends through `mailer`, from `from`, to owners loaded from `store`.
+    pub fn new(mailer: Arc<dyn Mailer>, from: Mailbox, store: EventStore) -> Self {
+        Self { mailer, from, store }
     }
 
     /// The email for one order: to its owner (`email`, greeted as `name`), listing every

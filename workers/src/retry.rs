@@ -1,14 +1,16 @@
-//! Retry timing: exponential backoff with jitter, and when to give up.
+//! When a failed side effect is tried again: after the workspace's one backoff
+//! ([`runtime::backoff::Policy`]), until its last attempt.
 
-use rand::Rng;
+use runtime::backoff::Policy;
 use std::time::Duration;
 
-/// How failed side effects are retried.
+/// How failed side effects are retried (`WORKER_BACKOFF_BASE_MS`,
+/// `WORKER_BACKOFF_MAX_MS`, `WORKER_MAX_ATTEMPTS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Delay ceiling after the first failure.
+    /// The delay after the first failure (before jitter).
     pub base: Duration,
-    /// Largest delay ceiling.
+    /// The largest delay.
     pub max: Duration,
     /// Attempts before a message becomes a dead letter (the delivery count, from 1).
     pub max_attempts: u32,
@@ -25,20 +27,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The ceiling after failed attempt `attempt` (from 1): `min(max, base * 2^(attempt-1))`.
-    pub fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.base
-            .checked_mul(factor)
-            .map_or(self.max, |d| d.min(self.max))
+    /// The backoff between attempts.
+    pub fn backoff(&self) -> Policy {
+        Policy::new(self.base, self.max)
     }
 
-    /// The delay before the next attempt: uniformly random in `[ceiling/2, ceiling]`, so
-    /// replicas that failed together do not retry together.
+    /// The delay before the attempt after failed attempt `attempt` (from 1): the
+    /// backoff's delay for that retry, jittered so replicas that failed together do not
+    /// retry together, never above `max`.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.ceiling(attempt).as_millis().min(u64::MAX as u128) as u64;
-        let millis = rand::rng().random_range(ceiling / 2..=ceiling);
-        Duration::from_millis(millis)
+        self.backoff().delay(attempt)
     }
 
     /// Whether attempt `attempt` was the last one.
@@ -60,33 +58,38 @@ mod tests {
     }
 
     #[test]
-    fn the_ceiling_doubles_per_attempt_up_to_the_maximum() {
+    fn the_delay_doubles_per_attempt_from_the_configured_base() {
         let p = policy();
-        let ceilings: Vec<u64> = (1..=8).map(|n| p.ceiling(n).as_millis() as u64).collect();
-        assert_eq!(ceilings, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
-        assert_eq!(p.ceiling(10_000), Duration::from_millis(60_000));
-        assert_eq!(p.ceiling(0), Duration::from_millis(1000));
-    }
-
-    #[test]
-    fn the_delay_lies_between_half_the_ceiling_and_the_ceiling() {
-        let p = policy();
-        for attempt in 1..=10 {
-            let ceiling = p.ceiling(attempt);
-            for _ in 0..50 {
+        for attempt in 1..=5 {
+            let floor = p.base * 2u32.pow(attempt - 1);
+            for _ in 0..20 {
                 let delay = p.delay(attempt);
                 assert!(
-                    delay >= ceiling / 2 && delay <= ceiling,
-                    "{delay:?} vs {ceiling:?}"
+                    delay >= floor && delay <= (floor * 2).min(p.max),
+                    "{attempt}: {delay:?}"
                 );
             }
         }
     }
 
     #[test]
+    fn the_delay_never_exceeds_the_configured_maximum() {
+        let p = policy();
+        for attempt in [7, 8, 30, u32::MAX] {
+            assert!(p.delay(attempt) <= p.max);
+        }
+        let tight = RetryPolicy {
+            base: Duration::from_millis(5),
+            max: Duration::from_millis(40),
+            max_attempts: 5,
+        };
+        assert!((1..=20).all(|attempt| tight.delay(attempt) <= Duration::from_millis(40)));
+    }
+
+    #[test]
     fn the_delay_is_jittered() {
         let p = policy();
-        let delays: std::collections::HashSet<Duration> = (0..50).map(|_| p.delay(6)).collect();
+        let delays: std::collections::HashSet<Duration> = (0..50).map(|_| p.delay(3)).collect();
         assert!(delays.len() > 1);
     }
 

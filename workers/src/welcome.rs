@@ -1,6 +1,6 @@
 //! The welcome email, sent once to every user who registers (`user.registered`).
 
-use crate::effects::EffectError;
+use crate::effects::{EffectContext, EffectError, Performed, SideEffect};
 use crate::mail::{Mailer, OutgoingMail};
 use domain::DomainEvent;
 use domain::user::UserEvent;
@@ -16,22 +16,26 @@ pub struct WelcomeEmail {
     from: Mailbox,
 }
 
-impl WelcomeEmail {
-    /// Name of the effect in `side_effects` and `dead_letters`.
-    pub const EFFECT: &'static str = "welcome_email";
-    /// The event type that triggers it.
-    pub const EVENT_TYPE: &'static str = "user.registered";
+impl SideEffect for WelcomeEmail {
+    const NAME: &'static str = "welcome_email";
+    const EVENT_TYPES: &'static [&'static str] = &["user.registered"];
 
-    /// Sends through `mailer`, from `from`.
-    pub fn new(mailer: Arc<dyn Mailer>, from: Mailbox) -> Self {
-        Self { mailer, from }
+    fn from_context(context: &EffectContext) -> Self {
+        Self::new(context.mailer.clone(), context.from.clone())
     }
 
     /// Composes and sends the email for one `user.registered` event.
-    pub async fn perform(&self, envelope: &EventEnvelope) -> Result<(), EffectError> {
+    async fn perform(&self, envelope: &EventEnvelope) -> Result<Performed, EffectError> {
         let mail = self.compose(envelope)?;
         self.mailer.send(&mail).await?;
-        Ok(())
+        Ok(Performed::Done)
+    }
+}
+
+impl WelcomeEmail {
+    /// Sends through `mailer`, from `from`.
+    pub fn new(mailer: Arc<dyn Mailer>, from: Mailbox) -> Self {
+        Self { mailer, from }
     }
 
     /// The email for one event: to the user, greeting them by name, with a Message-ID

@@ -1,7 +1,6 @@
 //! `/api/v1/consumers`: what the workers' JetStream consumers have not finished yet.
 
 use super::AppState;
-use crate::consumer::OWNED_CONSUMERS;
 use axum::extract::State;
 use serde::Serialize;
 use web::Admin;
@@ -52,9 +51,13 @@ pub(super) async fn list(_: Admin, State(state): State<AppState>) -> Result<ApiR
         .get_stream(&state.stream.name)
         .await
         .map_err(|e| unavailable(&e))?;
-    let mut consumers = Vec::with_capacity(OWNED_CONSUMERS.len());
-    for name in OWNED_CONSUMERS {
-        let info = stream.consumer_info(name).await.map_err(|e| unavailable(&e))?;
+    let subscriptions = state.effects.subscriptions();
+    let mut consumers = Vec::with_capacity(subscriptions.len());
+    for subscription in subscriptions {
+        let info = stream
+            .consumer_info(&subscription.consumer)
+            .await
+            .map_err(|e| unavailable(&e))?;
         consumers.push(ConsumerState {
             name: info.name,
             stream: info.stream_name,

@@ -6,8 +6,8 @@ mod dead_letters;
 pub use consumers::ConsumerState;
 
 use crate::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterSummary};
-use crate::effects::Effects;
 use crate::ledger::Ledger;
+use crate::registry::Effects;
 use async_nats::jetstream;
 use auth::{Authority, TokenVerifier};
 use axum::Router;

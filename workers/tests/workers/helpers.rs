@@ -11,12 +11,19 @@ use testkit::{SmtpServer, TestDb, TestNats, eventually};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use workers::consumer::{OWNED_CONSUMERS, WELCOME_CONSUMER};
 use workers::mail::Mailer;
+use workers::registry::{Declaration, EFFECTS};
 use workers::{Application, MailSettings, RetryPolicy, Settings};
 
 /// How long waits may take before a test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Durable name of the welcome-email consumer (a deployment contract: JetStream keeps
+/// its position under this name).
+pub const WELCOME_CONSUMER: &str = "workers-welcome-email";
+
+/// Durable name of the order-confirmation consumer.
+pub const ORDER_CONFIRMATION_CONSUMER: &str = "workers-order-confirmation";
 
 /// One running workers process.
 struct Instance {
@@ -36,6 +43,7 @@ pub struct TestApp {
     pub relay: OutboxRelay,
     issuer: TokenIssuer,
     instances: Vec<Instance>,
+    effects: &'static [Declaration],
 }
 
 /// Settings for tests: port 0, fast retries, SMTP to `smtp`.
@@ -76,6 +84,20 @@ impl TestApp {
         adjust: impl Fn(&mut Settings),
         mailer: Option<Arc<dyn Mailer>>,
     ) -> Self {
+        Self::spawn_effects(instances, adjust, mailer, EFFECTS).await
+    }
+
+    /// One instance running only the side effects `effects`.
+    pub async fn spawn_running(effects: &'static [Declaration]) -> Self {
+        Self::spawn_effects(1, |_| {}, None, effects).await
+    }
+
+    async fn spawn_effects(
+        instances: usize,
+        adjust: impl Fn(&mut Settings),
+        mailer: Option<Arc<dyn Mailer>>,
+        effects: &'static [Declaration],
+    ) -> Self {
         // `RUST_LOG=workers=debug cargo test -p workers -- --nocapture` shows the service's logs.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -111,6 +133,7 @@ impl TestApp {
             relay,
             issuer,
             instances: Vec::new(),
+            effects,
         };
         for _ in 0..instances {
             app.start_instance(settings.clone(), client.clone(), mailer.clone())
@@ -127,11 +150,13 @@ impl TestApp {
         mailer: Option<Arc<dyn Mailer>>,
     ) {
         let pool = self.db.pool.clone();
-        let application = match mailer {
-            Some(mailer) => Application::build_with_mailer(settings, pool, client, mailer).await,
-            None => Application::build(settings, pool, client).await,
-        }
-        .expect("build workers");
+        let mailer = match mailer {
+            Some(mailer) => mailer,
+            None => workers::mail::from_settings(&settings.mail).expect("mailer"),
+        };
+        let application = Application::build_with_effects(settings, pool, client, mailer, self.effects)
+            .await
+            .expect("build workers");
         let address = application.address();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(application.run(shutdown.clone()));
@@ -144,9 +169,10 @@ impl TestApp {
 
     /// Waits until the workers created all their consumers.
     async fn wait_for_consumer(&self) {
-        for consumer in OWNED_CONSUMERS {
+        for subscription in self.effects.iter().flat_map(Declaration::subscriptions) {
+            let consumer = subscription.consumer;
             eventually(WAIT, &format!("the workers' consumer {consumer}"), || async {
-                self.consumer_info_of(consumer).await
+                self.consumer_info_of(&consumer).await
             })
             .await;
         }

@@ -7,5 +7,6 @@ mod nats_outage;
 mod operator_api;
 mod order_confirmation;
 mod order_retries;
+mod registry;
 mod retries;
 mod shutdown;

@@ -1,6 +1,7 @@
 //! The workers start while NATS is down, report it in readiness, and begin consuming
 //! (creating the stream and consumer) once NATS is up.
 
+use crate::helpers::WELCOME_CONSUMER;
 use crate::helpers::{WAIT, test_settings};
 use domain::user::{Email, Role, UserEvent, UserName};
 use eventstore::{EventMetadata, EventStore, OutboxRelay};
@@ -9,7 +10,6 @@ use testkit::{NatsServer, SmtpServer, TestDb, TestNats, eventually};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use workers::Application;
-use workers::consumer::WELCOME_CONSUMER;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_started_before_nats_begin_consuming_once_it_is_up() {

@@ -1,6 +1,7 @@
 //! The order confirmation goes to the order's owner once per `order.placed` event, with
 //! the same retries, dead letters and never-twice rule as the welcome email.
 
+use crate::helpers::ORDER_CONFIRMATION_CONSUMER;
 use crate::helpers::{TestApp, WAIT};
 use domain::money::Currency;
 use domain::order::{OrderEvent, OrderLine};
@@ -9,7 +10,6 @@ use eventstore::{EventEnvelope, EventMetadata};
 use serde_json::Value;
 use testkit::{ReceivedMail, eventually};
 use uuid::Uuid;
-use workers::consumer::ORDER_CONFIRMATION_CONSUMER;
 
 /// One line as ordered: name, SKU, quantity, unit price in minor units.
 pub(crate) type Line<'a> = (&'a str, &'a str, i64, i64);

@@ -1,6 +1,7 @@
 //! Order confirmations are retried with backoff, become dead letters after the last
 //! attempt, and are resolved by an operator's retry.
 
+use crate::helpers::ORDER_CONFIRMATION_CONSUMER;
 use crate::helpers::TestApp;
 use crate::order_confirmation::{
     order_emails, place_order, recorded, registered_user, wait_for_order_emails,
@@ -9,7 +10,6 @@ use domain::user::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
-use workers::consumer::ORDER_CONFIRMATION_CONSUMER;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmation_refused_twice_is_delivered_after_retries() {
