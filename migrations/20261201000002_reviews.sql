@@ -43,5 +43,8 @@ CREATE INDEX reviews_view_product_rating_idx ON reviews_view (product_id, rating
 CREATE TABLE product_review_stats (
     product_id   UUID   PRIMARY KEY,
     review_count BIGINT NOT NULL DEFAULT 0 CHECK (review_count >= 0),
-    rating_sum   BIGINT NOT NULL DEFAULT 0 CHECK (rating_sum >= 0)
+    rating_sum   BIGINT NOT NULL DEFAULT 0 CHECK (rating_sum >= 0),
+    -- Review events applied to these numbers: part of the product's ETag on the query
+    -- API, since they change without the product's stream version changing.
+    version      BIGINT NOT NULL DEFAULT 0
 );

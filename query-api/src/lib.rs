@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod products;
+pub mod reviews;
 pub mod routes;
 pub mod settings;
 pub mod single_flight;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
             routes::users::routes()
                 .merge(routes::products::routes())
                 .merge(routes::orders::routes())
+                .merge(reviews::routes())
                 .with_state(state),
         )
         .merge(health_routes(Arc::new(readiness)))

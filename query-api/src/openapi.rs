@@ -5,6 +5,7 @@ use crate::listing::SortField;
 use crate::orders::{OrderLineView, OrderSort, OrderView};
 use crate::pagination::SortOrder;
 use crate::products::{ProductSort, ProductView, TopProduct};
+use crate::reviews::{self, ReviewListResponse, ReviewSort, ReviewView};
 use crate::routes::{orders, products, users};
 use readmodels::users::UserView;
 use serde::Serialize;
@@ -164,20 +165,22 @@ fn health_ready() {}
     paths(
         users::me, users::get_user, users::list_users,
         products::list_products, products::top_products, products::get_product,
-        orders::list_user_orders, orders::get_order,
+        orders::list_user_orders, orders::get_order, reviews::list_product_reviews,
         health_live, health_ready
     ),
     components(schemas(
         UserView, UserResponse, UserListResponse, Meta, ListMeta, Pagination, PagePage, CursorPage,
         ErrorResponse, ErrorBody, FieldError, HealthResponse, HealthStatus, SortField, SortOrder,
         ProductView, ProductResponse, ProductListResponse, ProductSort, TopProduct, TopProductsResponse,
-        OrderView, OrderLineView, OrderResponse, OrderListResponse, OrderSort
+        OrderView, OrderLineView, OrderResponse, OrderListResponse, OrderSort,
+        ReviewView, ReviewListResponse, ReviewSort
     )),
     modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "users", description = "Users as readers see them"),
         (name = "products", description = "The public catalogue and best sellers (no token needed)"),
         (name = "orders", description = "Orders with their lines, for their owner or an administrator"),
+        (name = "reviews", description = "Product reviews by their buyers (no token needed)"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -62,7 +62,7 @@ impl ApiResponse {
     }
 
     /// Adds `ETag: "<version>"`.
-    pub fn etag(mut self, version: i64) -> Self {
+    pub fn etag(mut self, version: impl std::fmt::Display) -> Self {
         if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
             self.headers.insert(header::ETAG, value);
         }

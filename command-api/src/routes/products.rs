@@ -102,7 +102,7 @@ pub async fn create(
 
 /// Change name, description or price (admins only).
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", request_body = UpdateProductRequest,
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}(\.[0-9]{1,18})?"?)$"#)),
     security(("bearer" = [])),
     responses((status = 200, description = "Updated; `product.updated` appended when something changed", body = web::Envelope<ProductResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 403, description = "FORBIDDEN"),
@@ -194,7 +194,7 @@ pub async fn restock(
 
 /// Retire a product (admins only): no longer orderable, still shown in old orders.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}(\.[0-9]{1,18})?"?)$"#)),
     security(("bearer" = [])),
     responses((status = 204, description = "Retired; `product.retired` appended"),
         (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND"),

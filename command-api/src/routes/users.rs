@@ -10,7 +10,8 @@ use domain::user::{Password, UserCommand, UserName};
 use uuid::Uuid;
 use web::{Actor, ApiError, ApiJson, ApiPath, ApiResponse, FieldError};
 
-/// The version in `If-Match` (`"3"`, `W/"3"`, `3`); `*` and no header mean "any".
+/// The version in `If-Match` (`"3"`, `W/"3"`, `3`, a product's `"3.2"`); `*` and no
+/// header mean "any".
 pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -19,7 +20,16 @@ pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     if raw == "*" {
         return Ok(None);
     }
+    // The query API's product ETags may add `.<reviews version>`: the stream version is
+    // the part before the dot.
     let bare = raw.trim_start_matches("W/").trim_matches('"');
+    let bare = bare.split_once('.').map_or(bare, |(version, reviews)| {
+        if !reviews.is_empty() && reviews.bytes().all(|b| b.is_ascii_digit()) {
+            version
+        } else {
+            raw
+        }
+    });
     bare.parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)

@@ -1,7 +1,7 @@
 //! The SQL behind the product list: live (not retired) products, filtered, in page or
 //! keyset mode on `(sort column, id)`, which the `products_view` indexes serve.
 
-use super::{PRODUCT_COLUMNS, ProductListRequest, ProductScope, ProductSort, ProductView};
+use super::{PRODUCT_COLUMNS, PRODUCT_SOURCE, ProductListRequest, ProductScope, ProductSort, ProductView};
 use crate::pagination::sql::{contains_pattern, fetch_window, push_after, push_order_by};
 use crate::pagination::{Listing, Position, SortKey};
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -30,7 +30,10 @@ pub async fn list_products(
 
 /// `FROM products_view WHERE NOT retired [AND <each filter>]`.
 fn push_filters(query: &mut QueryBuilder<'_, Postgres>, scope: &ProductScope) {
-    query.push(" FROM products_view WHERE NOT retired");
+    query
+        .push(" FROM ")
+        .push(PRODUCT_SOURCE)
+        .push(" WHERE NOT retired");
     if let Some(q) = &scope.q {
         let pattern = contains_pattern(q);
         query.push(" AND (");
@@ -86,7 +89,8 @@ mod tests {
         push_filters(&mut query, &scope);
         assert_eq!(
             query.into_sql(),
-            "SELECT 1 FROM products_view WHERE NOT retired AND (name ILIKE $1 ESCAPE '\\' \
+            "SELECT 1 FROM products_view LEFT JOIN product_review_stats stats \
+             ON stats.product_id = products_view.id WHERE NOT retired AND (name ILIKE $1 ESCAPE '\\' \
              OR sku ILIKE $2 ESCAPE '\\' OR description ILIKE $3 ESCAPE '\\') \
              AND price_cents >= $4 AND price_cents <= $5 AND stock = 0"
         );

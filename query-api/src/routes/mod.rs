@@ -14,10 +14,11 @@ use web::ApiResponse;
 pub fn versioned(
     headers: &HeaderMap,
     data: &impl Serialize,
-    version: i64,
+    version: impl std::fmt::Display,
     cache_control: &'static str,
 ) -> Response {
-    if matches_etag(headers, version) {
+    let version = version.to_string();
+    if matches_etag(headers, &version) {
         let etag = HeaderValue::from_str(&format!("\"{version}\""))
             .expect("a quoted integer is a valid header value");
         let headers = [
@@ -33,7 +34,7 @@ pub fn versioned(
 }
 
 /// Whether `If-None-Match` lists the current version (weak comparison, `*` matches all).
-fn matches_etag(headers: &HeaderMap, version: i64) -> bool {
+fn matches_etag(headers: &HeaderMap, version: &str) -> bool {
     let current = format!("\"{version}\"");
     headers
         .get_all(header::IF_NONE_MATCH)
@@ -61,13 +62,15 @@ mod tests {
 
     #[test]
     fn if_none_match_compares_quoted_versions_weakly() {
-        assert!(matches_etag(&if_none_match(&["\"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["W/\"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["\"1\", \"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["\"1\"", "\"3\""]), 3));
-        assert!(matches_etag(&if_none_match(&["*"]), 3));
-        assert!(!matches_etag(&if_none_match(&["\"2\""]), 3));
-        assert!(!matches_etag(&if_none_match(&["3"]), 3));
-        assert!(!matches_etag(&HeaderMap::new(), 3));
+        assert!(matches_etag(&if_none_match(&["\"3\""]), "3"));
+        assert!(matches_etag(&if_none_match(&["W/\"3\""]), "3"));
+        assert!(matches_etag(&if_none_match(&["\"1\", \"3\""]), "3"));
+        assert!(matches_etag(&if_none_match(&["\"1\"", "\"3\""]), "3"));
+        assert!(matches_etag(&if_none_match(&["*"]), "3"));
+        assert!(!matches_etag(&if_none_match(&["\"2\""]), "3"));
+        assert!(!matches_etag(&if_none_match(&["3"]), "3"));
+        assert!(!matches_etag(&HeaderMap::new(), "3"));
+        assert!(matches_etag(&if_none_match(&["\"3.2\""]), "3.2"));
+        assert!(!matches_etag(&if_none_match(&["\"3\""]), "3.2"));
     }
 }

@@ -99,7 +99,7 @@ pub async fn get_product(
     Ok(versioned(
         &headers,
         &product,
-        product.version,
+        product.etag(),
         PRODUCT_CACHE_CONTROL,
     ))
 }

@@ -31,6 +31,7 @@ async fn a_product_is_readable_without_a_token_with_its_version_as_etag() {
             "id": product.id, "sku": "TEAPOT", "name": "Teapot", "description": "All about Teapot",
             "priceCents": 1000, "currency": "EUR", "stock": 5, "retired": false, "version": 4,
             "createdAt": product.created_at, "updatedAt": product.updated_at,
+            "reviewCount": 0, "averageRating": null,
         })
     );
 

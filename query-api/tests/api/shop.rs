@@ -6,7 +6,7 @@ use crate::helpers::TestApp;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use query_api::orders::{OrderLineView, OrderView};
 use query_api::products::{
-    PRODUCT_COLUMNS, ProductView,
+    ProductView,
     top::{seeded_key, top_key},
 };
 use serde_json::Value;
@@ -73,25 +73,28 @@ impl TestApp {
             .created_at
             .duration_trunc(Duration::microseconds(1))
             .expect("truncate");
-        let sql = format!(
+        sqlx::query(
             "INSERT INTO products_view (id, sku, name, description, price_cents, currency, stock,
                  retired, units_sold, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'EUR', $6, $7, $8, $9, $10, $10) RETURNING {PRODUCT_COLUMNS}"
-        );
-        sqlx::query_as::<_, ProductView>(&sql)
-            .bind(product.id)
-            .bind(product.sku)
-            .bind(product.name)
-            .bind(product.description)
-            .bind(product.price_cents)
-            .bind(product.stock)
-            .bind(product.retired)
-            .bind(product.units_sold)
-            .bind(product.version)
-            .bind(created_at)
-            .fetch_one(&self.db.pool)
+             VALUES ($1, $2, $3, $4, $5, 'EUR', $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(product.id)
+        .bind(product.sku)
+        .bind(product.name)
+        .bind(product.description)
+        .bind(product.price_cents)
+        .bind(product.stock)
+        .bind(product.retired)
+        .bind(product.units_sold)
+        .bind(product.version)
+        .bind(created_at)
+        .execute(&self.db.pool)
+        .await
+        .expect("seed a product");
+        query_api::products::find_product(&self.db.pool, product.id)
             .await
-            .expect("seed a product")
+            .expect("read the seeded product")
+            .expect("the seeded product")
     }
 
     /// Inserts an order and its lines; `cancelled` sets status and `cancelledAt`.
