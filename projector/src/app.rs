@@ -1,15 +1,13 @@
-//! The projector application: HTTP endpoints plus the live users, products and orders
-//! projections (one durable consumer each), built from settings and connections so tests
-//! start the same thing `main` does, in-process.
+//! The projector application: HTTP endpoints plus every registered projection's live
+//! consumer (see [`crate::registry`]), built from settings and connections so tests start
+//! the same thing `main` does, in-process.
 
 use crate::Settings;
-use crate::consumer::Consumer;
+use crate::consumer::Batching;
 use crate::heal::{self, RedisDebt};
 use crate::http::{self, HttpState};
-use crate::orders::OrdersProjection;
-use crate::products::ProductsProjection;
+use crate::registry::{Live, PROJECTIONS, Services};
 use crate::top::TopSellers;
-use crate::users::UsersProjection;
 use auth::TokenVerifier;
 use readmodels::users::UserCache;
 use runtime::RedisHandle;
@@ -65,32 +63,24 @@ impl Projector {
     /// are finished (committed and acknowledged) before it returns.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let jetstream = async_nats::jetstream::new(self.nats.clone());
-        let stream = &self.settings.infra.stream;
-        let concurrency = self.settings.concurrency;
         let debt = Arc::new(RedisDebt::default());
         let top = Self::top_sellers(&self.settings).with_debt(debt.clone());
         let cache = Self::user_cache(&self.settings);
-        let users = Consumer::new(
-            self.pool.clone(),
-            jetstream.clone(),
-            stream.clone(),
-            UsersProjection::new(self.redis.clone(), cache.clone(), debt.clone()),
-            concurrency,
-        );
-        let products = Consumer::new(
-            self.pool.clone(),
-            jetstream.clone(),
-            stream.clone(),
-            ProductsProjection::new(self.pool.clone(), self.redis.clone(), top.clone()),
-            concurrency,
-        );
-        let orders = Consumer::new(
-            self.pool.clone(),
-            jetstream.clone(),
-            stream.clone(),
-            OrdersProjection::new(self.pool.clone(), self.redis.clone(), top.clone()),
-            concurrency,
-        );
+        let live = Live {
+            services: Services {
+                pool: self.pool.clone(),
+                redis: self.redis.clone(),
+                users: cache.clone(),
+                top: top.clone(),
+                debt: debt.clone(),
+            },
+            jetstream: jetstream.clone(),
+            stream: self.settings.infra.stream.clone(),
+            batching: Batching {
+                size: self.settings.batch_size,
+                in_flight: self.settings.concurrency,
+            },
+        };
         let state = HttpState {
             pool: self.pool.clone(),
             jetstream,
@@ -117,11 +107,14 @@ impl Projector {
             stop.cancel();
             served
         };
-        let (served, (), (), (), ()) = tokio::join!(
+        let consumers = futures::future::join_all(
+            PROJECTIONS
+                .iter()
+                .map(|projection| projection.run(&live, stop.clone())),
+        );
+        let (served, _, ()) = tokio::join!(
             serve,
-            users.run(stop.clone()),
-            products.run(stop.clone()),
-            orders.run(stop.clone()),
+            consumers,
             heal::heal(&debt, &self.pool, &self.redis, &cache, &top, stop.clone()),
         );
         served

@@ -1,24 +1,31 @@
 //! The JetStream side of the live projections: per projection a durable pull consumer
-//! shared by every replica, messages projected a few at a time, acknowledged only after
-//! their commit.
+//! shared by every replica, messages projected in batches (one Postgres transaction per
+//! batch), acknowledged only after their commit.
 //!
+//! * a batch is what arrived: up to [`Batching::size`] messages, gathered for at most
+//!   [`BATCH_LINGER`] after the first, so a lone event is not kept waiting;
 //! * a message that is not an envelope of the projection's stream type, or an event ahead
 //!   of its row that the event store does not hold, is poison: logged and acknowledged;
-//! * a transient failure (Postgres down) is negatively acknowledged with an exponential,
-//!   jittered delay, and this replica slows down while failures repeat;
-//! * Redis is written after the commit and before the ack; a Redis failure is logged and
-//!   does not stop the projection (a redelivery, or a rebuild, heals it).
+//! * a delivery that fails alone (its gap is not in the store yet) is negatively
+//!   acknowledged with a growing delay, and the rest of its batch commits;
+//! * when the batch's transaction fails, nothing of it was written: if Postgres is away
+//!   every message is negatively acknowledged with a delay, otherwise the batch is
+//!   projected again one message per transaction so that one bad message cannot hold
+//!   the others back; this replica slows down while failures repeat;
+//! * Redis is written after the commit and before the acks; a Redis failure is logged and
+//!   owed to the healer (see `heal`), it does not stop the projection.
 
 use crate::ProjectionError;
-use crate::model::{self, Outcome, Projected, ReadModel};
-use crate::retry::{Backoff, nak_delay};
+use crate::model::{self, Delivery, Outcome, Projected, ReadModel};
+use crate::retry::{RECONNECT, SLOWDOWN, nak_delay};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use eventstore::{EventEnvelope, StreamSettings};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use runtime::backoff::{Backoff, sleep_or_cancelled};
 use sqlx::PgPool;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -26,11 +33,28 @@ use tracing::Instrument;
 /// How long JetStream waits for an ack before redelivering.
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
 
+/// Messages delivered and not yet acknowledged, at most, for a consumer this projector
+/// creates: well above what one replica pulls at once, so the messages a crashed replica
+/// held (redelivered after [`ACK_WAIT`]) do not hold the others back meanwhile.
+pub const MAX_ACK_PENDING: i64 = 20_000;
+
+/// How long a batch waits for more messages after its first one.
+pub const BATCH_LINGER: Duration = Duration::from_millis(1);
+
 /// The row type of a live projection.
 pub type RowOf<P> = <<P as LiveProjection>::Model as ReadModel>::Row;
 
+/// One delivery of a committed batch, as the projection sees it after the commit.
+#[derive(Debug)]
+pub struct Delivered<'a, R> {
+    /// The event delivered.
+    pub envelope: &'a EventEnvelope,
+    /// What projecting it did, with its stream's row after the commit.
+    pub projected: &'a Projected<R>,
+}
+
 /// A projection as the live consumer runs it: its read model, its durable consumer, and
-/// what it refreshes in Redis after each commit.
+/// what it refreshes in Redis after each commit. Registered once, in [`crate::registry`].
 pub trait LiveProjection: Send + Sync + 'static {
     /// The Postgres read model.
     type Model: ReadModel;
@@ -39,14 +63,22 @@ pub trait LiveProjection: Send + Sync + 'static {
     /// Durable JetStream consumer, shared by every replica.
     const CONSUMER: &'static str;
 
-    /// Refreshes Redis after an event was projected, also after a duplicate (which heals a
-    /// write lost to a crash between commit and ack). Failures are logged, never returned:
-    /// Redis can always be rebuilt from Postgres.
-    fn after_commit(
-        &self,
-        envelope: &EventEnvelope,
-        projected: &Projected<RowOf<Self>>,
-    ) -> impl Future<Output = ()> + Send;
+    /// The projection, from what every projection may use.
+    fn build(services: &crate::registry::Services) -> Self;
+
+    /// Refreshes Redis after a batch was committed, duplicates included (which heals a
+    /// write lost to a crash between commit and ack). Failures are logged and owed, never
+    /// returned: Redis can always be rebuilt from Postgres.
+    fn after_commit(&self, batch: &[Delivered<'_, RowOf<Self>>]) -> impl Future<Output = ()> + Send;
+}
+
+/// How the live consumers gather and run their batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Messages per batch at most.
+    pub size: usize,
+    /// Batches in flight at once per consumer.
+    pub in_flight: usize,
 }
 
 /// The live consumer of one projection.
@@ -55,10 +87,9 @@ pub struct Consumer<P> {
     jetstream: jetstream::Context,
     stream: StreamSettings,
     projection: P,
-    /// Messages in flight at once.
-    concurrency: usize,
-    /// Failures in a row, to slow down while Postgres is away.
-    failures: AtomicU32,
+    batching: Batching,
+    /// The pauses of a run of failed batches, to slow down while Postgres is away.
+    slowdown: Mutex<Backoff>,
 }
 
 impl<P: LiveProjection> Consumer<P> {
@@ -68,15 +99,18 @@ impl<P: LiveProjection> Consumer<P> {
         jetstream: jetstream::Context,
         stream: StreamSettings,
         projection: P,
-        concurrency: usize,
+        batching: Batching,
     ) -> Self {
         Self {
             pool,
             jetstream,
             stream,
             projection,
-            concurrency: concurrency.max(1),
-            failures: AtomicU32::new(0),
+            batching: Batching {
+                size: batching.size.max(1),
+                in_flight: batching.in_flight.max(1),
+            },
+            slowdown: Mutex::new(SLOWDOWN.start()),
         }
     }
 
@@ -87,14 +121,15 @@ impl<P: LiveProjection> Consumer<P> {
             filter_subject: stream.stream_type_filter(P::Model::STREAM_TYPE),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: ACK_WAIT,
+            max_ack_pending: MAX_ACK_PENDING,
             deliver_policy: jetstream::consumer::DeliverPolicy::All,
             ..Default::default()
         }
     }
 
-    /// Projects until `shutdown` is cancelled, then finishes the messages in flight.
+    /// Projects until `shutdown` is cancelled, then finishes the batches in flight.
     pub async fn run(&self, shutdown: CancellationToken) {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut backoff = RECONNECT.start();
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown).await {
                 Ok(()) => backoff.reset(),
@@ -105,10 +140,7 @@ impl<P: LiveProjection> Consumer<P> {
                         projection = P::NAME,
                         "events consumer unavailable; retrying"
                     );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(backoff.next()) => {}
-                    }
+                    backoff.wait(&shutdown).await;
                 }
             }
         }
@@ -123,7 +155,7 @@ impl<P: LiveProjection> Consumer<P> {
             .await?;
         let mut messages = consumer
             .stream()
-            .max_messages_per_batch(self.concurrency * 4)
+            .max_messages_per_batch(self.batching.size)
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await?;
@@ -138,8 +170,14 @@ impl<P: LiveProjection> Consumer<P> {
                 biased;
                 _ = shutdown.cancelled() => break Ok(()),
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
-                next = messages.next(), if in_flight.len() < self.concurrency => match next {
-                    Some(Ok(message)) => in_flight.push(self.handle(message, shutdown)),
+                next = messages.next(), if in_flight.len() < self.batching.in_flight => match next {
+                    Some(Ok(first)) => {
+                        let (batch, broken) = self.gather(first, &mut messages).await;
+                        in_flight.push(self.handle(batch, shutdown));
+                        if let Some(error) = broken {
+                            break Err(error);
+                        }
+                    }
                     Some(Err(error)) => break Err(error.into()),
                     None => break Ok(()),
                 },
@@ -149,68 +187,164 @@ impl<P: LiveProjection> Consumer<P> {
         result
     }
 
-    async fn handle(&self, message: jetstream::Message, shutdown: &CancellationToken) {
-        let envelope = match decode(&message.payload, P::Model::STREAM_TYPE) {
-            Ok(envelope) => envelope,
-            Err(reason) => {
-                tracing::warn!(nats.subject = %message.subject, reason, "poison message acknowledged");
-                acknowledge(&message, AckKind::Ack).await;
-                return;
+    /// The batch that starts with `first`: what else arrives within the linger, up to the
+    /// batch size; and the error, if the message stream broke meanwhile.
+    async fn gather(
+        &self,
+        first: jetstream::Message,
+        messages: &mut pull::Stream,
+    ) -> (Vec<jetstream::Message>, Option<async_nats::Error>) {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + BATCH_LINGER;
+        while batch.len() < self.batching.size {
+            match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(Some(Ok(message))) => batch.push(message),
+                Ok(Some(Err(error))) => return (batch, Some(error.into())),
+                Ok(None) | Err(_) => break,
             }
-        };
-        let span = tracing::info_span!(
-            "project",
-            projection = P::NAME,
-            event.id = %envelope.id,
-            event.type = %envelope.event_type,
-            stream.id = %envelope.stream_id,
-            stream.version = envelope.stream_version,
-        );
-        self.project(&message, &envelope, shutdown).instrument(span).await;
+        }
+        (batch, None)
+    }
+
+    /// Projects one batch: poison acknowledged, the rest in one transaction.
+    async fn handle(&self, batch: Vec<jetstream::Message>, shutdown: &CancellationToken) {
+        let mut messages = Vec::with_capacity(batch.len());
+        let mut envelopes = Vec::with_capacity(batch.len());
+        for message in batch {
+            match decode(&message.payload, P::Model::STREAM_TYPE) {
+                Ok(envelope) => {
+                    messages.push(message);
+                    envelopes.push(envelope);
+                }
+                Err(reason) => {
+                    tracing::warn!(nats.subject = %message.subject, reason, "poison message acknowledged");
+                    acknowledge(&message, AckKind::Ack).await;
+                }
+            }
+        }
+        if envelopes.is_empty() {
+            return;
+        }
+        let span = tracing::info_span!("project", projection = P::NAME, batch.size = envelopes.len());
+        self.project(&messages, &envelopes, shutdown)
+            .instrument(span)
+            .await;
     }
 
     async fn project(
         &self,
-        message: &jetstream::Message,
-        envelope: &EventEnvelope,
+        messages: &[jetstream::Message],
+        envelopes: &[EventEnvelope],
         shutdown: &CancellationToken,
     ) {
-        match model::project_event::<P::Model>(&self.pool, envelope).await {
-            Ok(projected) => {
-                self.failures.store(0, Ordering::Relaxed);
-                match projected.outcome {
-                    Outcome::Applied { gap_filled } if gap_filled > 0 => {
-                        tracing::info!(gap_filled, "missing events applied from the store first");
-                    }
-                    Outcome::Applied { .. } => tracing::debug!("event applied"),
-                    Outcome::Duplicate => tracing::debug!("duplicate event skipped"),
+        let error = match model::project_batch::<P::Model>(&self.pool, envelopes).await {
+            Ok(results) => return self.settle(messages, envelopes, results, shutdown).await,
+            Err(error) => error,
+        };
+        if unavailable(&error) || envelopes.len() == 1 {
+            tracing::warn!(error = %error, "batch not projected; will retry");
+            for message in messages {
+                nak(message).await;
+            }
+            self.slow_down(shutdown).await;
+            return;
+        }
+        tracing::warn!(error = %error, "batch not projected; projecting its messages one by one");
+        for (message, envelope) in messages.iter().zip(envelopes) {
+            let result = model::project_event::<P::Model>(&self.pool, envelope).await;
+            self.settle(
+                std::slice::from_ref(message),
+                std::slice::from_ref(envelope),
+                vec![result],
+                shutdown,
+            )
+            .await;
+        }
+    }
+
+    /// After a commit: Redis, then an ack for every delivery projected or poison, and a
+    /// delayed redelivery for every one that failed.
+    async fn settle(
+        &self,
+        messages: &[jetstream::Message],
+        envelopes: &[EventEnvelope],
+        results: Vec<Delivery<RowOf<P>>>,
+        shutdown: &CancellationToken,
+    ) {
+        let delivered: Vec<Delivered<'_, RowOf<P>>> = envelopes
+            .iter()
+            .zip(&results)
+            .filter_map(|(envelope, result)| {
+                let projected = result.as_ref().ok()?;
+                log_outcome(envelope, &projected.outcome);
+                Some(Delivered { envelope, projected })
+            })
+            .collect();
+        if !delivered.is_empty() {
+            self.projection.after_commit(&delivered).await;
+        }
+        let mut failed = false;
+        for ((message, envelope), result) in messages.iter().zip(envelopes).zip(&results) {
+            match result {
+                Ok(_) => acknowledge(message, AckKind::Ack).await,
+                Err(error @ ProjectionError::NotInStore(_)) => {
+                    tracing::warn!(error = %error, event.id = %envelope.id, "poison message acknowledged");
+                    acknowledge(message, AckKind::Ack).await;
                 }
-                self.projection.after_commit(envelope, &projected).await;
-                acknowledge(message, AckKind::Ack).await;
-            }
-            Err(error @ ProjectionError::NotInStore(_)) => {
-                tracing::warn!(error = %error, "poison message acknowledged");
-                acknowledge(message, AckKind::Ack).await;
-            }
-            Err(error) => {
-                let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-                let delay = nak_delay(delivered);
-                tracing::warn!(
-                    error = %error,
-                    delivery = delivered,
-                    retry_in_ms = delay.as_millis() as u64,
-                    "projection failed; will retry"
-                );
-                acknowledge(message, AckKind::Nak(Some(delay))).await;
-                // Slow this replica down while failures repeat instead of spinning.
-                let failures = self.failures.fetch_add(1, Ordering::Relaxed).min(7);
-                let pause = Duration::from_millis(50 << failures);
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(pause) => {}
+                Err(error) => {
+                    tracing::warn!(
+                        error = %error,
+                        event.id = %envelope.id,
+                        stream.id = %envelope.stream_id,
+                        stream.version = envelope.stream_version,
+                        "event not projected; will retry"
+                    );
+                    nak(message).await;
+                    failed = true;
                 }
             }
         }
+        if failed {
+            self.slow_down(shutdown).await;
+        } else {
+            self.slowdown().reset();
+        }
+    }
+
+    /// Pauses this replica, longer while failures repeat, instead of spinning.
+    async fn slow_down(&self, shutdown: &CancellationToken) {
+        let pause = self.slowdown().next_delay();
+        sleep_or_cancelled(pause, shutdown).await;
+    }
+
+    fn slowdown(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        self.slowdown.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether a failed transaction says Postgres is away (rather than something in the batch).
+fn unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+fn log_outcome(envelope: &EventEnvelope, outcome: &Outcome) {
+    match outcome {
+        Outcome::Applied { gap_filled } if *gap_filled > 0 => tracing::info!(
+            gap_filled,
+            event.id = %envelope.id,
+            stream.id = %envelope.stream_id,
+            "missing events applied from the store first"
+        ),
+        Outcome::Applied { .. } => tracing::debug!(event.id = %envelope.id, "event applied"),
+        Outcome::Duplicate => tracing::debug!(event.id = %envelope.id, "duplicate event skipped"),
     }
 }
 
@@ -236,6 +370,12 @@ fn decode(payload: &[u8], stream_type: &str) -> Result<EventEnvelope, &'static s
         return Err("stream version below 1");
     }
     Ok(envelope)
+}
+
+/// Asks for a redelivery after a delay that grows with the message's deliveries.
+async fn nak(message: &jetstream::Message) {
+    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    acknowledge(message, AckKind::Nak(Some(nak_delay(delivered)))).await;
 }
 
 async fn acknowledge(message: &jetstream::Message, kind: AckKind) {
@@ -264,5 +404,11 @@ mod tests {
             decode(&payload, "user"),
             Err("not an event of this projection's stream type")
         );
+    }
+
+    #[test]
+    fn only_connection_failures_count_as_postgres_away() {
+        assert!(unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!unavailable(&sqlx::Error::RowNotFound));
     }
 }

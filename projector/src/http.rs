@@ -1,11 +1,11 @@
 //! The projector's HTTP endpoints: health, API docs, and projection progress for operators.
 //!
 //! `GET /api/v1/projections` needs an administrator's access token (401 without a valid one,
-//! 403 for other roles) and carries counts only (no user data): per projection (users,
-//! products, orders) its consumer's backlog from JetStream and the rows of its main table.
+//! 403 for other roles) and carries counts only (no user data): per registered projection
+//! (see [`crate::registry`]) its consumer's backlog from JetStream and the rows of its main table.
 //! Health probes and the OpenAPI document stay public.
 
-use crate::{orders, products, users};
+use crate::registry::{self, PROJECTIONS};
 use async_nats::jetstream;
 use auth::{Authority, TokenVerifier};
 use axum::Router;
@@ -98,19 +98,12 @@ pub fn router(
     web::harden(router, settings)
 }
 
-/// Each projection with its durable consumer, in the order of the row counts below.
-const PROJECTIONS: [(&str, &str); 3] = [
-    (users::NAME, users::CONSUMER),
-    (products::NAME, products::CONSUMER),
-    (orders::NAME, orders::CONSUMER),
-];
-
 /// Lists each projection with its consumer's backlog and the rows of its read model.
 #[utoipa::path(
     get, path = "/api/v1/projections", tag = "projections",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Users, products and orders, in this order", body = Envelope<Vec<ProjectionStatus>>),
+        (status = 200, description = "Every projection (users, products, orders), in this order", body = Envelope<Vec<ProjectionStatus>>),
         (status = 401, description = "No valid token", body = ErrorEnvelope),
         (status = 403, description = "Not an administrator", body = ErrorEnvelope),
         (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out",
@@ -118,23 +111,20 @@ const PROJECTIONS: [(&str, &str); 3] = [
     )
 )]
 async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResponse, ApiError> {
-    let (users, products, orders): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM users_view), (SELECT count(*) FROM products_view),
-                (SELECT count(*) FROM orders_view)",
-    )
-    .fetch_one(&state.pool)
-    .await
-    .map_err(ApiError::internal)?;
+    let rows = registry::count_rows(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
     let stream = state
         .jetstream
         .get_stream_no_info(&state.stream_name)
         .await
         .map_err(|error| error.to_string());
-    let infos = futures::future::join_all(PROJECTIONS.iter().map(|(_, consumer)| {
+    let infos = futures::future::join_all(PROJECTIONS.iter().map(|projection| {
         let stream = &stream;
+        let consumer = projection.consumer();
         async move {
             let info = match stream {
-                Ok(stream) => stream.consumer_info(*consumer).await.map_err(|e| e.to_string()),
+                Ok(stream) => stream.consumer_info(consumer).await.map_err(|e| e.to_string()),
                 Err(error) => Err(error.clone()),
             };
             info.inspect_err(|error| tracing::warn!(error = %error, consumer, "consumer info unavailable"))
@@ -144,11 +134,11 @@ async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResp
     .await;
     let statuses: Vec<ProjectionStatus> = PROJECTIONS
         .iter()
-        .zip([users, products, orders])
+        .zip(rows)
         .zip(infos)
-        .map(|(((name, consumer), rows), info)| ProjectionStatus {
-            name: (*name).to_owned(),
-            consumer: (*consumer).to_owned(),
+        .map(|((projection, rows), info)| ProjectionStatus {
+            name: projection.name().to_owned(),
+            consumer: projection.consumer().to_owned(),
             num_pending: info.as_ref().map(|i| i.num_pending),
             num_ack_pending: info.as_ref().map(|i| i.num_ack_pending as u64),
             num_redelivered: info.as_ref().map(|i| i.num_redelivered as u64),

@@ -4,7 +4,9 @@
 //! * [`Settings`]: typed settings from the environment;
 //! * [`Projector`]: the HTTP endpoints and the live projections, run until cancelled;
 //! * [`rebuild`]: replaces every projection with a replay of the event store;
-//! * [`model`]: exactly-once, in-order projection of any one-row-per-stream read model;
+//! * [`registry`]: the one list of projections everything else derives from;
+//! * [`model`]: exactly-once, in-order projection of any one-row-per-stream read model,
+//!   a batch of deliveries per transaction;
 //! * [`users`], [`products`], [`orders`]: the projections (fold, SQL, Redis);
 //! * [`top`]: the best-seller sorted set in Redis.
 
@@ -17,6 +19,7 @@ pub mod model;
 pub mod orders;
 pub mod products;
 mod rebuild;
+pub mod registry;
 mod retry;
 mod settings;
 pub mod store;
@@ -26,7 +29,7 @@ pub mod top;
 pub mod users;
 
 pub use app::Projector;
-pub use consumer::{ACK_WAIT, Consumer, LiveProjection, RowOf};
+pub use consumer::{ACK_WAIT, BATCH_LINGER, Batching, Consumer, Delivered, LiveProjection, RowOf};
 pub use error::{ProjectionError, RebuildError};
 pub use rebuild::{RebuildLimits, RebuildReport, rebuild};
 pub use settings::Settings;

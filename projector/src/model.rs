@@ -1,21 +1,33 @@
-//! Projecting one delivered event exactly once, in stream order (DESIGN.md guarantee 3),
-//! for any read model with one row per stream.
+//! Projecting delivered events exactly once, in stream order (DESIGN.md guarantee 3), for
+//! any read model with one row per stream, a batch of deliveries per transaction.
 //!
-//! Everything happens in one Postgres transaction: the stream's row is locked, the event is
-//! compared with the row's version (the checkpoint), and the row, its version and whatever
-//! else the read model derives from it change together. The message is acknowledged only
-//! after the commit, so a crash at any point either leaves no trace (redelivered, applied
-//! then) or a committed row (redelivered, recognised as a duplicate). A delivery that is
-//! ahead of the row (the relay may publish out of order) first applies the missing events
-//! from the event store.
+//! Everything a batch does happens in one Postgres transaction: the rows of its streams are
+//! locked (in id order, so concurrent replicas cannot deadlock), each delivery is compared
+//! with its stream's version (the checkpoint) and folded in memory in delivery order, and
+//! the rows, their versions and whatever else the read model derives from them are written
+//! together. The messages are acknowledged only after the commit, so a crash at any point
+//! either leaves no trace (redelivered, applied then) or committed rows (redelivered,
+//! recognised as duplicates, also when a redelivery lands in the same batch as the first
+//! delivery). A delivery that is ahead of its row (the relay may publish out of order)
+//! first applies the missing events from the event store.
+//!
+//! A delivery that cannot be applied now for a reason of its own (its gap is not in the
+//! store yet, it is not in the store at all, its row is contended) fails alone: the rest
+//! of the batch commits. A database error fails the whole batch, which then changed
+//! nothing.
 
 use crate::{ProjectionError, store};
 use eventstore::EventEnvelope;
 use sqlx::{PgConnection, PgPool};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use uuid::Uuid;
 
-/// How often the transaction is retried when a concurrent replica inserted the row first.
+mod batch;
+
+pub use batch::project_batch;
+
+/// How often a stream's step is retried when a concurrent replica inserted its row first.
 const INSERT_RACE_ATTEMPTS: usize = 5;
 
 /// A read model with one row per stream of one stream type, versioned by stream version.
@@ -26,7 +38,8 @@ pub trait ReadModel: Send + Sync + 'static {
     type Row: Clone + Send + Sync + std::fmt::Debug;
     /// The stream type it reads, e.g. `user`.
     const STREAM_TYPE: &'static str;
-    /// Its tables, truncated together by a rebuild.
+    /// Its tables, truncated together by a rebuild; the first is counted as its rows in
+    /// `GET /api/v1/projections`.
     const TABLES: &'static [&'static str];
 
     /// The stream id of a row.
@@ -37,11 +50,20 @@ pub trait ReadModel: Send + Sync + 'static {
     /// checks). `None` while the stream has no creation event.
     fn evolve(state: Option<Self::Row>, envelope: &EventEnvelope) -> Option<Self::Row>;
 
-    /// The row of a stream, locked until the transaction ends.
-    fn lock_row(
+    /// The rows of some streams (ids sorted), locked until the transaction ends.
+    fn lock_rows(
         conn: &mut PgConnection,
-        id: Uuid,
-    ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send;
+        ids: &[Uuid],
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send;
+    /// Takes whatever other locks writing these rows needs, once per batch before any
+    /// write (each row as it will be written). Nothing by default.
+    fn before_writes(
+        conn: &mut PgConnection,
+        rows: &[&Self::Row],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = (conn, rows);
+        async { Ok(()) }
+    }
     /// Inserts a new row with everything derived from it; `false` (and nothing written)
     /// when a concurrent replica inserted it first. May complete the row with columns
     /// computed in SQL.
@@ -49,11 +71,11 @@ pub trait ReadModel: Send + Sync + 'static {
         conn: &mut PgConnection,
         row: &mut Self::Row,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
-    /// Overwrites a locked row, adjusting whatever is derived from the difference.
-    fn update_row(
+    /// Overwrites locked rows (`(before, after)` pairs), adjusting whatever is derived from
+    /// the difference.
+    fn update_rows(
         conn: &mut PgConnection,
-        before: &Self::Row,
-        after: &Self::Row,
+        changes: &[(&Self::Row, &Self::Row)],
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
     /// The rows of several streams (not locked), for a rebuild that flushed already.
@@ -62,11 +84,17 @@ pub trait ReadModel: Send + Sync + 'static {
         ids: &[Uuid],
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send;
     /// Writes many rows at once for a rebuild, keeping any row that is already newer.
-    /// Values derived across read models are recomputed at the end of the rebuild.
+    /// Values derived across read models are recomputed by [`ReadModel::after_replay`].
     fn upsert_rows(
         conn: &mut PgConnection,
         rows: &[&Self::Row],
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Recomputes what this model derives in other models' rows, once every model of a
+    /// rebuild is replayed. Nothing by default.
+    fn after_replay(conn: &mut PgConnection) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
 }
 
 /// What projecting one delivery did.
@@ -89,61 +117,37 @@ pub struct Projected<R> {
     /// The stream's row after the commit (`None` if the stream has no creation event yet),
     /// for refreshing Redis.
     pub row: Option<R>,
-    /// Whether this delivery created the row.
+    /// Whether the transaction of this delivery created the row.
     pub created: bool,
 }
+
+/// What became of one delivery: projected, or why not now.
+pub type Delivery<R> = Result<Projected<R>, ProjectionError>;
 
 /// Projects one event of a stream of `M` in its own transaction.
 pub async fn project_event<M: ReadModel>(
     pool: &PgPool,
     envelope: &EventEnvelope,
 ) -> Result<Projected<M::Row>, ProjectionError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut tx = pool.begin().await?;
-        store::share_projection_lock(&mut tx).await?;
-        let current = M::lock_row(&mut tx, envelope.stream_id).await?;
-        let version = current.as_ref().map_or(0, M::version);
-        if envelope.stream_version <= version {
-            tx.rollback().await?;
-            return Ok(Projected {
-                outcome: Outcome::Duplicate,
-                row: current,
-                created: false,
-            });
-        }
-        let loaded;
-        let events: &[EventEnvelope] = if envelope.stream_version == version + 1 {
-            std::slice::from_ref(envelope)
-        } else {
-            loaded = load_gap(&mut tx, envelope, version).await?;
-            &loaded
-        };
-        let mut next = events.iter().fold(current.clone(), M::evolve);
-        match (&current, &mut next) {
-            (None, Some(row)) => {
-                if !M::insert_row(&mut tx, row).await? {
-                    tx.rollback().await?;
-                    if attempt >= INSERT_RACE_ATTEMPTS {
-                        return Err(ProjectionError::Contended(envelope.stream_id));
-                    }
-                    continue;
-                }
-            }
-            (Some(before), Some(row)) => M::update_row(&mut tx, before, row).await?,
-            // Events before a creation create nothing (logged by `evolve`).
-            (_, None) => {}
-        }
-        tx.commit().await?;
-        return Ok(Projected {
-            outcome: Outcome::Applied {
-                gap_filled: events.len() - 1,
-            },
-            created: current.is_none() && next.is_some(),
-            row: next,
-        });
+    project_batch::<M>(pool, std::slice::from_ref(envelope))
+        .await?
+        .pop()
+        .unwrap_or(Err(ProjectionError::Contended(envelope.stream_id)))
+}
+
+/// The deliveries of a batch per stream, streams in id order (the lock order), each
+/// stream's deliveries in delivery order.
+fn by_stream(events: &[EventEnvelope]) -> BTreeMap<Uuid, Vec<usize>> {
+    let mut streams: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+    for (index, event) in events.iter().enumerate() {
+        streams.entry(event.stream_id).or_default().push(index);
     }
+    streams
+}
+
+/// The locked rows by stream id.
+fn keyed<M: ReadModel>(rows: Vec<M::Row>) -> HashMap<Uuid, M::Row> {
+    rows.into_iter().map(|row| (M::id(&row), row)).collect()
 }
 
 /// The events after `version` up to the delivered one, from the store. A delivered event

@@ -1,6 +1,6 @@
-//! Rebuilding every projection from the event store (`projector rebuild`): users,
-//! products, orders with their lines, `units_sold`, and the Redis user documents and
-//! best-seller set.
+//! Rebuilding every registered projection (see [`crate::registry`]) from the event store
+//! (`projector rebuild`): users, products, orders with their lines, `units_sold`, and the
+//! Redis user documents and best-seller set.
 //!
 //! The rebuild holds the projector's advisory lock exclusively while it replaces the
 //! tables; live projector transactions take the same lock shared, so they simply wait
@@ -13,7 +13,8 @@
 //! applied in memory with the same fold as the live projection, and written with bulk
 //! upserts of several thousand rows per transaction whenever
 //! [`RebuildLimits::users_in_memory`] rows are held in memory, and at the end. `units_sold`
-//! is then computed from all orders in one statement, and the best-seller set replaced.
+//! is then computed from all orders in one statement (each projection's
+//! `ReadModel::after_replay`), and the best-seller set replaced.
 //! An event whose transaction commits while the scan runs may be passed over by the scan
 //! (positions are handed out before commit): a later event of its stream fills it in from
 //! the store, and otherwise the live consumer delivers it once the lock is released.
@@ -21,11 +22,10 @@
 //! refilled from Postgres at the end.
 
 use crate::model::ReadModel;
-use crate::orders::Orders;
-use crate::products::{self, Products};
+use crate::registry::{self, PROJECTIONS};
 use crate::top::TopSellers;
-use crate::users::{Users, cache};
-use crate::{RebuildError, store};
+use crate::users::cache;
+use crate::{RebuildError, orders, products, store};
 use eventstore::EventEnvelope;
 use readmodels::users::UserCache;
 use redis::aio::ConnectionLike;
@@ -139,21 +139,34 @@ async fn replay<C>(
 where
     C: ConnectionLike + Clone + Send,
 {
-    let tables = [Users::TABLES, Products::TABLES, Orders::TABLES]
-        .concat()
-        .join(", ");
-    sqlx::query(&format!("TRUNCATE {tables}")).execute(pool).await?;
+    let tables: Vec<&str> = PROJECTIONS
+        .iter()
+        .flat_map(|projection| projection.tables())
+        .copied()
+        .collect();
+    sqlx::query(&format!("TRUNCATE {}", tables.join(", ")))
+        .execute(pool)
+        .await?;
     let cleared_documents = cache::clear(cache, &mut redis.clone()).await?;
     let started = Instant::now();
     let mut conn = pool.acquire().await?;
-    let mut events = replay_model::<Users>(&mut conn, limits).await?;
-    events += replay_model::<Products>(&mut conn, limits).await?;
-    events += replay_model::<Orders>(&mut conn, limits).await?;
-    products::sql::recompute_units_sold(&mut conn).await?;
-    let (products, orders): (i64, i64) =
-        sqlx::query_as("SELECT (SELECT count(*) FROM products_view), (SELECT count(*) FROM orders_view)")
-            .fetch_one(&mut *conn)
-            .await?;
+    let mut events = 0;
+    for projection in PROJECTIONS {
+        events += projection.replay(&mut conn, limits).await?;
+    }
+    for projection in PROJECTIONS {
+        projection.after_replay(&mut conn).await?;
+    }
+    let rows = registry::count_rows(&mut *conn).await?;
+    let rows_of = |name: &str| {
+        let index = PROJECTIONS
+            .iter()
+            .position(|projection| projection.name() == name);
+        index
+            .and_then(|index| rows.get(index))
+            .and_then(|rows| u64::try_from(*rows).ok())
+            .unwrap_or_default()
+    };
     let replay_duration = started.elapsed();
 
     let started = Instant::now();
@@ -163,8 +176,8 @@ where
     Ok(RebuildReport {
         events,
         rows: 0,
-        products: u64::try_from(products).unwrap_or_default(),
-        orders: u64::try_from(orders).unwrap_or_default(),
+        products: rows_of(products::NAME),
+        orders: rows_of(orders::NAME),
         top_sellers,
         cleared_documents,
         replay_duration,
@@ -173,7 +186,7 @@ where
 }
 
 /// Replays every event of `M`'s stream type into its truncated tables; returns how many.
-async fn replay_model<M: ReadModel>(
+pub(crate) async fn replay_model<M: ReadModel>(
     conn: &mut PgConnection,
     limits: RebuildLimits,
 ) -> Result<u64, RebuildError> {

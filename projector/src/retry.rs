@@ -1,46 +1,23 @@
-//! Retry delays: when a failed message comes back, and when a broken subscription is
-//! tried again.
+//! The projector's retry delays, all from the workspace's one backoff
+//! ([`runtime::backoff::Policy`]): when a failed message comes back, how long a replica
+//! pauses while failures repeat, and when a broken subscription is tried again.
 
-use rand::Rng;
+use runtime::backoff::Policy;
 use std::time::Duration;
 
-/// Delay before redelivering a message that failed `delivered` times: exponential from
-/// 100 ms, capped at 30 s, with ±20 % jitter so replicas do not retry in lockstep.
+/// Redelivery of a message that failed: from 100 ms, capped at 30 s.
+pub const REDELIVERY: Policy = Policy::new(Duration::from_millis(100), Duration::from_secs(30));
+
+/// The pause of a replica after a failed batch, growing while failures repeat, so it
+/// slows down instead of spinning while Postgres is away.
+pub const SLOWDOWN: Policy = Policy::new(Duration::from_millis(50), Duration::from_millis(6400));
+
+/// Reconnecting a broken subscription.
+pub const RECONNECT: Policy = Policy::new(Duration::from_millis(100), Duration::from_secs(5));
+
+/// Delay before redelivering a message that failed `delivered` times.
 pub fn nak_delay(delivered: i64) -> Duration {
-    let exponent = delivered.clamp(1, 20) as u32 - 1;
-    let base = Duration::from_millis(100).saturating_mul(1 << exponent.min(9));
-    let capped = base.min(Duration::from_secs(30));
-    capped.mul_f64(rand::rng().random_range(0.8..1.2))
-}
-
-/// Exponential backoff for reconnecting.
-pub struct Backoff {
-    first: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    /// Starts at `first`, doubling up to `max`.
-    pub fn new(first: Duration, max: Duration) -> Self {
-        Self {
-            first,
-            max,
-            current: first,
-        }
-    }
-
-    /// The next delay.
-    pub fn next(&mut self) -> Duration {
-        let delay = self.current;
-        self.current = (self.current * 2).min(self.max);
-        delay
-    }
-
-    /// Back to the first delay, after a success.
-    pub fn reset(&mut self) {
-        self.current = self.first;
-    }
+    REDELIVERY.delay(u32::try_from(delivered.max(1)).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -49,8 +26,9 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_and_stay_bounded() {
-        assert!(nak_delay(1) <= Duration::from_millis(120));
-        assert!(nak_delay(4) >= Duration::from_millis(640));
-        assert!(nak_delay(1000) <= Duration::from_secs(36));
+        assert!(nak_delay(1) < Duration::from_millis(200));
+        assert!(nak_delay(4) >= Duration::from_millis(800));
+        assert!(nak_delay(1000) <= Duration::from_secs(30));
+        assert!(nak_delay(-3) < Duration::from_millis(200));
     }
 }

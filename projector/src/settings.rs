@@ -19,10 +19,12 @@ pub struct Settings {
     pub port: u16,
     /// `CACHE_TTL_SECONDS` (3600): lifetime of the Redis documents the projector writes.
     pub cache_ttl: Duration,
-    /// `PROJECTOR_CONCURRENCY` (8): messages projected at once by each projection's consumer
+    /// `PROJECTOR_CONCURRENCY` (2): batches in flight at once in each projection's consumer
     /// in one replica. Events of one stream stay in order whatever the value: the row lock
     /// and version check serialise them.
     pub concurrency: usize,
+    /// `PROJECTOR_BATCH_SIZE` (500): messages projected per transaction at most.
+    pub batch_size: usize,
     /// `PROJECTOR_REBUILD_BATCH_SIZE` (5000) and `PROJECTOR_REBUILD_USERS_IN_MEMORY`
     /// (100000, rows of any one projection): how much a rebuild reads and holds at once.
     pub rebuild: RebuildLimits,
@@ -39,7 +41,8 @@ impl Settings {
             bind_address: IpAddr::from([0, 0, 0, 0]),
             port: 8083,
             cache_ttl: Duration::from_secs(3600),
-            concurrency: 8,
+            concurrency: 2,
+            batch_size: 500,
             rebuild: RebuildLimits::default(),
             jwt_issuer: "cqrs-backend".into(),
         }
@@ -52,6 +55,10 @@ impl Settings {
         let concurrency = env_parse("PROJECTOR_CONCURRENCY", defaults.concurrency)?;
         if concurrency == 0 {
             return Err(invalid("PROJECTOR_CONCURRENCY", "must be at least 1"));
+        }
+        let batch_size = env_parse("PROJECTOR_BATCH_SIZE", defaults.batch_size)?;
+        if batch_size == 0 {
+            return Err(invalid("PROJECTOR_BATCH_SIZE", "must be at least 1"));
         }
         let rebuild = RebuildLimits {
             batch_size: env_parse("PROJECTOR_REBUILD_BATCH_SIZE", defaults.rebuild.batch_size)?,
@@ -69,14 +76,16 @@ impl Settings {
             port: env_parse("PROJECTOR_PORT", defaults.port)?,
             cache_ttl: Duration::from_secs(env_parse("CACHE_TTL_SECONDS", 3600u64)?),
             concurrency,
+            batch_size,
             rebuild,
             jwt_issuer: env_or("JWT_ISSUER", &defaults.jwt_issuer),
             ..defaults
         })
     }
 
-    /// Postgres connections this process needs: one per message in flight in each of the
-    /// [`Settings::CONSUMERS`] consumers, plus a few for the HTTP endpoints and readiness checks.
+    /// Postgres connections this process needs: one per batch in flight in each of the
+    /// [`Settings::CONSUMERS`] consumers, plus a few for the HTTP endpoints, readiness checks
+    /// and best-seller writes.
     pub fn max_db_connections(&self) -> u32 {
         u32::try_from(self.concurrency)
             .unwrap_or(u32::MAX)
@@ -84,8 +93,8 @@ impl Settings {
             .saturating_add(4)
     }
 
-    /// Durable consumers (projections) one replica runs.
-    pub const CONSUMERS: u32 = 3;
+    /// Durable consumers (one per registered projection) one replica runs.
+    pub const CONSUMERS: u32 = crate::registry::PROJECTIONS.len() as u32;
 }
 
 fn invalid(name: &str, reason: &str) -> ConfigError {

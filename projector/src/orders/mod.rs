@@ -5,8 +5,9 @@
 mod row;
 pub mod sql;
 
-use crate::consumer::LiveProjection;
-use crate::model::{Projected, ReadModel};
+use crate::consumer::{Delivered, LiveProjection};
+use crate::model::ReadModel;
+use crate::registry::Services;
 use crate::top::TopSellers;
 use eventstore::EventEnvelope;
 use runtime::RedisHandle;
@@ -43,20 +44,23 @@ impl ReadModel for Orders {
         evolve(state, envelope)
     }
 
-    async fn lock_row(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
-        sql::lock_row(conn, id).await
+    async fn lock_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderRow>, sqlx::Error> {
+        sql::lock_rows(conn, ids).await
+    }
+
+    async fn before_writes(conn: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
+        sql::lock_products_of(conn, rows).await
     }
 
     async fn insert_row(conn: &mut PgConnection, row: &mut OrderRow) -> Result<bool, sqlx::Error> {
         sql::insert_row(conn, row).await
     }
 
-    async fn update_row(
+    async fn update_rows(
         conn: &mut PgConnection,
-        before: &OrderRow,
-        after: &OrderRow,
+        changes: &[(&OrderRow, &OrderRow)],
     ) -> Result<(), sqlx::Error> {
-        sql::update_row(conn, before, after).await
+        sql::update_rows(conn, changes).await
     }
 
     async fn load_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderRow>, sqlx::Error> {
@@ -66,9 +70,14 @@ impl ReadModel for Orders {
     async fn upsert_rows(conn: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
         sql::upsert_rows(conn, rows).await
     }
+
+    /// `units_sold` belongs to this projection: recomputed from every order.
+    async fn after_replay(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        crate::products::sql::recompute_units_sold(conn).await.map(|_| ())
+    }
 }
 
-/// The live orders projection: after each order event (duplicates included, which heals a
+/// The live orders projection: after each batch of order events (duplicates included, which heals a
 /// write lost to a crash), the best-seller scores of the order's products are written as
 /// Postgres has them.
 pub struct OrdersProjection {
@@ -89,9 +98,23 @@ impl LiveProjection for OrdersProjection {
     const NAME: &'static str = NAME;
     const CONSUMER: &'static str = CONSUMER;
 
-    async fn after_commit(&self, _envelope: &EventEnvelope, projected: &Projected<OrderRow>) {
-        if let Some(row) = &projected.row {
-            self.top.sync(&self.pool, &self.redis, &row.product_ids()).await;
-        }
+    fn build(services: &Services) -> Self {
+        Self::new(
+            services.pool.clone(),
+            services.redis.clone(),
+            services.top.clone(),
+        )
+    }
+
+    /// One write of the scores of every product of the batch's orders.
+    async fn after_commit(&self, batch: &[Delivered<'_, OrderRow>]) {
+        let mut products: Vec<Uuid> = batch
+            .iter()
+            .filter_map(|delivered| delivered.projected.row.as_ref())
+            .flat_map(OrderRow::product_ids)
+            .collect();
+        products.sort_unstable();
+        products.dedup();
+        self.top.sync(&self.pool, &self.redis, &products).await;
     }
 }

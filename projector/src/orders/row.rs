@@ -140,7 +140,7 @@ pub fn evolve(state: Option<OrderRow>, envelope: &EventEnvelope) -> Option<Order
                     })
                     .collect(),
             }),
-            _ => {
+            Ok(OrderEvent::Cancelled) | Err(_) => {
                 store::log_before_creation(envelope);
                 None
             }
@@ -154,7 +154,7 @@ pub fn evolve(state: Option<OrderRow>, envelope: &EventEnvelope) -> Option<Order
             row.cancelled_at = Some(envelope.occurred_at);
         }
         // A second placement or cancellation cannot be decided: the order stays as it is.
-        Ok(_) | Err(_) => {}
+        Ok(OrderEvent::Placed { .. } | OrderEvent::Cancelled) | Err(_) => {}
     }
     Some(row)
 }

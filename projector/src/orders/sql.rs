@@ -4,28 +4,26 @@
 use super::row::{LINE_COLUMNS, OrderLineRow, OrderRow, ROW_COLUMNS, units_delta};
 use crate::products;
 use sqlx::PgConnection;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-/// The order's row with its lines, locked until the transaction ends.
-pub async fn lock_row(conn: &mut PgConnection, id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
-    let sql = format!("SELECT {ROW_COLUMNS} FROM orders_view WHERE id = $1 FOR UPDATE");
-    let Some(mut row) = sqlx::query_as::<_, OrderRow>(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let sql = format!("SELECT {LINE_COLUMNS} FROM order_lines_view WHERE order_id = $1 ORDER BY line_no");
-    row.lines = sqlx::query_as(&sql).bind(id).fetch_all(conn).await?;
-    Ok(Some(row))
+/// The rows of some orders (ids sorted) with their lines, locked in id order until the
+/// transaction ends.
+pub async fn lock_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderRow>, sqlx::Error> {
+    rows(conn, ids, "ORDER BY id FOR UPDATE").await
 }
 
 /// The rows of several orders with their lines (not locked).
 pub async fn load_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let sql = format!("SELECT {ROW_COLUMNS} FROM orders_view WHERE id = ANY($1)");
+    rows(conn, ids, "").await
+}
+
+async fn rows(conn: &mut PgConnection, ids: &[Uuid], tail: &str) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let sql = format!("SELECT {ROW_COLUMNS} FROM orders_view WHERE id = ANY($1) {tail}");
     let mut rows: Vec<OrderRow> = sqlx::query_as(&sql).bind(ids).fetch_all(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(rows);
+    }
     let sql = format!(
         "SELECT order_id, {LINE_COLUMNS} FROM order_lines_view WHERE order_id = ANY($1)
          ORDER BY order_id, line_no"
@@ -86,25 +84,42 @@ pub async fn insert_row(conn: &mut PgConnection, row: &OrderRow) -> Result<bool,
     Ok(true)
 }
 
-/// Overwrites a locked order (its lines never change) and adjusts `units_sold` by the
-/// difference in counted units.
-pub async fn update_row(
+/// Overwrites locked orders (their lines never change) and adjusts `units_sold` by the
+/// difference in counted units, summed over the orders.
+pub async fn update_rows(
     conn: &mut PgConnection,
-    before: &OrderRow,
-    after: &OrderRow,
+    changes: &[(&OrderRow, &OrderRow)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE orders_view SET status = $2, version = $3, updated_at = $4, cancelled_at = $5
-         WHERE id = $1",
-    )
-    .bind(after.id)
-    .bind(&after.status)
-    .bind(after.version)
-    .bind(after.updated_at)
-    .bind(after.cancelled_at)
-    .execute(&mut *conn)
-    .await?;
-    adjust_units_sold(conn, &units_delta(Some(before), after)).await
+    let mut delta: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (before, after) in changes {
+        sqlx::query(
+            "UPDATE orders_view SET status = $2, version = $3, updated_at = $4, cancelled_at = $5
+             WHERE id = $1",
+        )
+        .bind(after.id)
+        .bind(&after.status)
+        .bind(after.version)
+        .bind(after.updated_at)
+        .bind(after.cancelled_at)
+        .execute(&mut *conn)
+        .await?;
+        for (product, units) in units_delta(Some(before), after) {
+            *delta.entry(product).or_default() += units;
+        }
+    }
+    let delta: Vec<(Uuid, i64)> = delta.into_iter().filter(|(_, units)| *units != 0).collect();
+    adjust_units_sold(conn, &delta).await
+}
+
+/// Takes the locks of every product of `rows` at once, in key order, before any
+/// `units_sold` changes: a transaction that took them one order at a time could deadlock
+/// with another.
+pub async fn lock_products_of(conn: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().flat_map(|row| row.product_ids()).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    products::sql::lock_products(conn, &ids).await
 }
 
 /// Adds units to the products' `units_sold` (negative to subtract), under the products'

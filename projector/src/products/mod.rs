@@ -5,8 +5,9 @@
 mod row;
 pub mod sql;
 
-use crate::consumer::LiveProjection;
-use crate::model::{Projected, ReadModel};
+use crate::consumer::{Delivered, LiveProjection};
+use crate::model::ReadModel;
+use crate::registry::Services;
 use crate::top::TopSellers;
 use eventstore::EventEnvelope;
 use runtime::RedisHandle;
@@ -41,20 +42,22 @@ impl ReadModel for Products {
         evolve(state, envelope)
     }
 
-    async fn lock_row(conn: &mut PgConnection, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
-        sql::lock_row(conn, id).await
+    async fn lock_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ProductRow>, sqlx::Error> {
+        sql::lock_rows(conn, ids).await
     }
 
     async fn insert_row(conn: &mut PgConnection, row: &mut ProductRow) -> Result<bool, sqlx::Error> {
         sql::insert_row(conn, row).await
     }
 
-    async fn update_row(
+    async fn update_rows(
         conn: &mut PgConnection,
-        _before: &ProductRow,
-        after: &ProductRow,
+        changes: &[(&ProductRow, &ProductRow)],
     ) -> Result<(), sqlx::Error> {
-        sql::update_row(conn, after).await
+        for (_, after) in changes {
+            sql::update_row(conn, after).await?;
+        }
+        Ok(())
     }
 
     async fn load_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ProductRow>, sqlx::Error> {
@@ -87,11 +90,25 @@ impl LiveProjection for ProductsProjection {
     const NAME: &'static str = NAME;
     const CONSUMER: &'static str = CONSUMER;
 
-    async fn after_commit(&self, envelope: &EventEnvelope, projected: &Projected<ProductRow>) {
-        if projected.created || (envelope.stream_version == 1 && projected.row.is_some()) {
-            self.top
-                .sync(&self.pool, &self.redis, &[envelope.stream_id])
-                .await;
-        }
+    fn build(services: &Services) -> Self {
+        Self::new(
+            services.pool.clone(),
+            services.redis.clone(),
+            services.top.clone(),
+        )
+    }
+
+    async fn after_commit(&self, batch: &[Delivered<'_, ProductRow>]) {
+        let mut created: Vec<Uuid> = batch
+            .iter()
+            .filter(|delivered| {
+                let projected = delivered.projected;
+                projected.created || (delivered.envelope.stream_version == 1 && projected.row.is_some())
+            })
+            .map(|delivered| delivered.envelope.stream_id)
+            .collect();
+        created.sort_unstable();
+        created.dedup();
+        self.top.sync(&self.pool, &self.redis, &created).await;
     }
 }

@@ -75,7 +75,14 @@ pub fn evolve(state: Option<ProductRow>, envelope: &EventEnvelope) -> Option<Pro
                 created_at: envelope.occurred_at,
                 updated_at: envelope.occurred_at,
             }),
-            _ => {
+            Ok(
+                ProductEvent::Updated { .. }
+                | ProductEvent::Restocked { .. }
+                | ProductEvent::StockReserved { .. }
+                | ProductEvent::StockReleased { .. }
+                | ProductEvent::Retired {},
+            )
+            | Err(_) => {
                 store::log_before_creation(envelope);
                 None
             }

@@ -38,12 +38,16 @@ pub async fn lock_products(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), 
         .map(|_| ())
 }
 
-/// The product's row, locked until the transaction ends.
-pub async fn lock_row(conn: &mut PgConnection, id: Uuid) -> Result<Option<ProductRow>, sqlx::Error> {
-    let sql = format!("SELECT {ROW_COLUMNS} FROM products_view WHERE id = $1 FOR UPDATE");
+/// The rows of some products (ids sorted), locked until the transaction ends: first
+/// their product locks, as every transaction that changes `units_sold` takes them before
+/// touching a row (so a batch of products and one of orders cannot deadlock), then the
+/// rows in id order.
+pub async fn lock_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ProductRow>, sqlx::Error> {
+    lock_products(conn, ids).await?;
+    let sql = format!("SELECT {ROW_COLUMNS} FROM products_view WHERE id = ANY($1) ORDER BY id FOR UPDATE");
     sqlx::query_as::<_, ProductRow>(&sql)
-        .bind(id)
-        .fetch_optional(conn)
+        .bind(ids)
+        .fetch_all(conn)
         .await
 }
 

@@ -6,13 +6,15 @@ pub(crate) mod row;
 pub mod sql;
 
 use crate::ProjectionError;
-use crate::consumer::{LiveProjection, redis_write};
+use crate::consumer::{Delivered, LiveProjection, redis_write};
 use crate::heal::RedisDebt;
 use crate::model::{self, ReadModel};
+use crate::registry::Services;
 use eventstore::EventEnvelope;
 use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -45,20 +47,20 @@ impl ReadModel for Users {
         evolve(state, envelope)
     }
 
-    async fn lock_row(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
-        sql::lock_row(conn, id).await
+    async fn lock_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<UserRow>, sqlx::Error> {
+        sql::lock_rows(conn, ids).await
     }
 
     async fn insert_row(conn: &mut PgConnection, row: &mut UserRow) -> Result<bool, sqlx::Error> {
         sql::insert_row(conn, row).await
     }
 
-    async fn update_row(
+    async fn update_rows(
         conn: &mut PgConnection,
-        _before: &UserRow,
-        after: &UserRow,
+        changes: &[(&UserRow, &UserRow)],
     ) -> Result<(), sqlx::Error> {
-        sql::update_row(conn, after).await
+        let rows: Vec<&UserRow> = changes.iter().map(|(_, after)| *after).collect();
+        sql::update_rows(conn, &rows).await
     }
 
     async fn load_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<UserRow>, sqlx::Error> {
@@ -99,17 +101,45 @@ impl LiveProjection for UsersProjection {
     const NAME: &'static str = NAME;
     const CONSUMER: &'static str = CONSUMER;
 
-    async fn after_commit(&self, _envelope: &EventEnvelope, projected: &Projected<UserRow>) {
-        let Some(row) = &projected.row else {
+    fn build(services: &Services) -> Self {
+        Self::new(
+            services.redis.clone(),
+            services.users.clone(),
+            services.debt.clone(),
+        )
+    }
+
+    /// Writes the document of each user of the batch once, at its row after the commit;
+    /// the writes go out together over the multiplexed connection.
+    async fn after_commit(&self, batch: &[Delivered<'_, UserRow>]) {
+        let rows: HashMap<Uuid, &UserRow> = batch
+            .iter()
+            .filter_map(|delivered| delivered.projected.row.as_ref())
+            .map(|row| (row.id, row))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let Some(conn) = self.redis.get() else {
+            tracing::warn!(
+                users = rows.len(),
+                "redis not connected; user documents not written"
+            );
+            rows.keys().for_each(|id| self.debt.user(*id));
             return;
         };
-        let Some(mut conn) = self.redis.get() else {
-            tracing::warn!(user.id = %row.id, "redis not connected; user document not written");
-            self.debt.user(row.id);
-            return;
-        };
-        if !redis_write("user document", cache::write_row(&self.cache, &mut conn, row)).await {
-            self.debt.user(row.id);
+        let writes = rows.values().map(|row| {
+            let mut conn = conn.clone();
+            async move {
+                let written =
+                    redis_write("user document", cache::write_row(&self.cache, &mut conn, row)).await;
+                (row.id, written)
+            }
+        });
+        for (id, written) in futures::future::join_all(writes).await {
+            if !written {
+                self.debt.user(id);
+            }
         }
     }
 }

@@ -75,7 +75,13 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
                 updated_at: envelope.occurred_at,
                 deleted_at: None,
             }),
-            _ => {
+            Ok(
+                UserEvent::Renamed { .. }
+                | UserEvent::RoleChanged { .. }
+                | UserEvent::PasswordChanged
+                | UserEvent::Deleted,
+            )
+            | Err(_) => {
                 store::log_before_creation(envelope);
                 None
             }

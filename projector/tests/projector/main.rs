@@ -1,5 +1,6 @@
 //! Integration tests of the projector against the real Postgres, NATS and Redis.
 
+mod batch;
 mod crash;
 mod delivery;
 mod http;

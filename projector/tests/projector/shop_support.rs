@@ -223,11 +223,7 @@ impl TestEnv {
 
     /// Waits until every projection's consumer is idle (nothing pending or unacknowledged).
     pub async fn wait_until_all_idle(&self) {
-        for consumer in [
-            projector::users::CONSUMER,
-            projector::products::CONSUMER,
-            projector::orders::CONSUMER,
-        ] {
+        for consumer in projector::registry::PROJECTIONS.iter().map(|p| p.consumer()) {
             eventually(WAIT, &format!("{consumer} to be idle"), || async {
                 let stream = self.jetstream.get_stream(&self.nats.stream.name).await.ok()?;
                 let info = stream.consumer_info(consumer).await.ok()?;
