@@ -40,10 +40,12 @@ CREATE TABLE reviews_view (
 CREATE INDEX reviews_view_product_created_idx ON reviews_view (product_id, created_at, id) WHERE NOT deleted;
 CREATE INDEX reviews_view_product_rating_idx ON reviews_view (product_id, rating, id) WHERE NOT deleted;
 
+-- (No CHECK on the sums: the projector adds signed differences with an upsert, whose
+-- proposed row carries the difference itself.)
 CREATE TABLE product_review_stats (
     product_id   UUID   PRIMARY KEY,
-    review_count BIGINT NOT NULL DEFAULT 0 CHECK (review_count >= 0),
-    rating_sum   BIGINT NOT NULL DEFAULT 0 CHECK (rating_sum >= 0),
+    review_count BIGINT NOT NULL DEFAULT 0,
+    rating_sum   BIGINT NOT NULL DEFAULT 0,
     -- Review events applied to these numbers: part of the product's ETag on the query
     -- API, since they change without the product's stream version changing.
     version      BIGINT NOT NULL DEFAULT 0

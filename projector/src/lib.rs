@@ -7,7 +7,7 @@
 //! * [`registry`]: the one list of projections everything else derives from;
 //! * [`model`]: exactly-once, in-order projection of any one-row-per-stream read model,
 //!   a batch of deliveries per transaction;
-//! * [`users`], [`products`], [`orders`]: the projections (fold, SQL, Redis);
+//! * [`users`], [`products`], [`orders`], [`reviews`]: the projections (fold, SQL, Redis);
 //! * [`top`]: the best-seller sorted set in Redis.
 
 mod app;
@@ -21,6 +21,7 @@ pub mod products;
 mod rebuild;
 pub mod registry;
 mod retry;
+pub mod reviews;
 mod settings;
 pub mod store;
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::heal::RedisDebt;
 use crate::model::ReadModel;
 use crate::orders::OrdersProjection;
 use crate::products::ProductsProjection;
+use crate::reviews::ReviewsProjection;
 use crate::top::TopSellers;
 use crate::users::UsersProjection;
 use crate::{RebuildError, RebuildLimits, rebuild};
@@ -26,6 +27,7 @@ pub const PROJECTIONS: &[&dyn Projection] = &[
     &Declared::<UsersProjection>::NEW,
     &Declared::<ProductsProjection>::NEW,
     &Declared::<OrdersProjection>::NEW,
+    &Declared::<ReviewsProjection>::NEW,
 ];
 
 /// What every projection may be built from.
@@ -169,13 +171,19 @@ mod tests {
     }
 
     #[test]
-    fn the_registry_lists_users_products_and_orders_in_this_order() {
+    fn the_registry_lists_users_products_orders_and_reviews_in_this_order() {
         let listed: Vec<_> = PROJECTIONS.iter().map(|p| (p.name(), p.stream_type())).collect();
         assert_eq!(
             listed,
-            [("users", "user"), ("products", "product"), ("orders", "order")]
+            [
+                ("users", "user"),
+                ("products", "product"),
+                ("orders", "order"),
+                ("reviews", "review")
+            ]
         );
         assert_eq!(find("orders").map(|p| p.consumer()), Some("projector-orders"));
-        assert!(find("reviews").is_none());
+        assert_eq!(find("reviews").map(|p| p.consumer()), Some("projector-reviews"));
+        assert!(find("ratings").is_none());
     }
 }
