@@ -38,16 +38,18 @@ pub fn router(state: AppState) -> Router {
             .postgres(state.pool.clone())
             .check("redis", false, runtime::redis_check(redis));
     let http = state.http.clone();
+    // Each handler is registered once: its `#[utoipa::path]` puts it in the document.
+    let (api, document) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::openapi())
+        .merge(routes::users::routes())
+        .merge(routes::products::routes())
+        .merge(routes::orders::routes())
+        .merge(reviews::routes())
+        .with_state(state)
+        .split_for_parts();
     let app = Router::new()
-        .merge(
-            routes::users::routes()
-                .merge(routes::products::routes())
-                .merge(routes::orders::routes())
-                .merge(reviews::routes())
-                .with_state(state),
-        )
+        .merge(api)
         .merge(health_routes(Arc::new(readiness)))
-        .merge(docs_routes(openapi::openapi()));
+        .merge(docs_routes(document));
     harden(app, &http)
 }
 

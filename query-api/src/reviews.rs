@@ -8,13 +8,13 @@ use crate::openapi::{ErrorResponse, ListMeta};
 use crate::pagination::sql::{fetch_window, push_after, push_order_by};
 use crate::pagination::{Listing, Paging, Position, SortKey, SortOrder, Window};
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, FieldError};
 
@@ -193,8 +193,8 @@ pub struct ReviewListResponse {
 }
 
 /// The review routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/products/{id}/reviews", get(list_product_reviews))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_product_reviews))
 }
 
 /// A product's reviews, newest first by default; page mode (`page`, `perPage`) or cursor

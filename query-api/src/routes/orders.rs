@@ -5,11 +5,11 @@ use super::versioned;
 use crate::openapi::{ErrorResponse, OrderListResponse, OrderResponse};
 use crate::orders::{self, ListOrdersParams};
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, Reader};
 
@@ -17,10 +17,10 @@ use web::{ApiError, ApiPath, ApiQuery, ApiResponse, Reader};
 const ORDER_CACHE_CONTROL: &str = "private, no-cache";
 
 /// The order routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users/{id}/orders", get(list_user_orders))
-        .route("/api/v1/orders/{id}", get(get_order))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_user_orders))
+        .routes(routes!(get_order))
 }
 
 /// A user's orders with their lines, newest first, for that user or an administrator;

@@ -5,11 +5,11 @@ use super::versioned;
 use crate::openapi::{ErrorResponse, ProductListResponse, ProductResponse, TopProductsResponse};
 use crate::products::{self, ListProductsParams, TopProductsParams};
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse};
 
@@ -17,11 +17,11 @@ use web::{ApiError, ApiPath, ApiQuery, ApiResponse};
 const PRODUCT_CACHE_CONTROL: &str = "public, no-cache";
 
 /// The product routes (the static `/top` wins over `/{id}`).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/products", get(list_products))
-        .route("/api/v1/products/top", get(top_products))
-        .route("/api/v1/products/{id}", get(get_product))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products))
+        .routes(routes!(top_products))
+        .routes(routes!(get_product))
 }
 
 /// Lists the products on sale (retired ones are left out), in page mode (`page`,

@@ -4,11 +4,11 @@ use super::versioned;
 use crate::listing::{self, ListUsersParams};
 use crate::openapi::{ErrorResponse, UserListResponse, UserResponse};
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser, Reader};
 
@@ -16,11 +16,11 @@ use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser, Reader};
 const SINGLE_USER_CACHE_CONTROL: &str = "private, no-cache";
 
 /// The user routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/users", get(list_users))
-        .route("/api/v1/users/{id}", get(get_user))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
 }
 
 /// The caller's own user.

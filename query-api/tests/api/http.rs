@@ -82,6 +82,7 @@ async fn the_openapi_document_describes_every_endpoint_and_docs_are_served() {
         "/api/v1/products/top",
         "/api/v1/products/{id}",
         "/api/v1/orders/{id}",
+        "/api/v1/products/{id}/reviews",
         "/health/live",
         "/health/ready",
     ] {
