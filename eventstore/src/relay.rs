@@ -36,6 +36,9 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 pub const RETRY: Policy = Policy::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// Publishes outbox rows to JetStream in batches.
+/// How long a woken relay waits for more commits before its pass.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
 pub struct OutboxRelay {
     pool: PgPool,
     jetstream: jetstream::Context,
@@ -121,7 +124,11 @@ impl OutboxRelay {
                     backoff.reset();
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = self.appended.notified() => {}
+                        _ = self.appended.notified() => {
+                            // Let the commits arriving with this one gather, so that one
+                            // pass (one lock, one delete) carries them all.
+                            tokio::time::sleep(LINGER).await;
+                        }
                         _ = tokio::time::sleep(self.poll_interval) => {}
                     }
                 }
