@@ -226,7 +226,7 @@ impl Engine {
             // answered from the store's state.
             let unchecked = match &planned {
                 Err(_) => true,
-                Ok((commit, _)) => commit.is_empty(),
+                Ok((commit, _)) => commit.changes.is_empty(),
             };
             if unchecked && loaded.cached {
                 fresh = true;
@@ -238,11 +238,21 @@ impl Engine {
             }
             match self.commit(commit).await {
                 Ok(envelopes) => return Ok((output, envelopes)),
-                Err(StoreError::VersionConflict { .. }) if matches!(expect, Expect::Version(_)) => {
+                Err(StoreError::VersionConflict { stream_id, .. })
+                    if stream_id == id && matches!(expect, Expect::Version(_)) =>
+                {
                     let current = self.load_fresh::<D>(id).await.map_err(CommandFailure::Store)?;
-                    return Err(CommandFailure::Stale {
-                        current: current.version,
-                    });
+                    if Expect::Version(current.version) != expect {
+                        return Err(CommandFailure::Stale {
+                            current: current.version,
+                        });
+                    }
+                    // The stream is still where the client saw it: the race was lost to a
+                    // unit that did not commit. Decide again.
+                    if !attempts.again().await {
+                        return Err(CommandFailure::Contention);
+                    }
+                    fresh = true;
                 }
                 Err(error) if error.is_retryable() => {
                     if !attempts.again().await {

@@ -20,6 +20,7 @@
 use crate::{EventEnvelope, EventMetadata, IdempotencyRecord, StoreError};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -31,6 +32,8 @@ use uuid::Uuid;
 
 /// Most units written in one transaction.
 pub const MAX_BATCH: usize = 512;
+/// Units with savepoints (claims, idempotent answers, write-side SQL) in one transaction.
+pub const MAX_SAVEPOINTS: usize = 48;
 /// Writer tasks, each with its own transaction in flight.
 pub const WRITERS: usize = 2;
 /// Units waiting for a writer before callers wait to submit.
@@ -244,16 +247,30 @@ async fn write_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Request>
             let Some(first) = receiver.recv().await else {
                 return;
             };
+            let mut savepoints = usize::from(!first.commit.appends_only());
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+            // Units with savepoints are capped: past 64 subtransactions Postgres overflows
+            // its per-backend cache and every snapshot of every backend gets slower.
+            while batch.len() < MAX_BATCH && savepoints < MAX_SAVEPOINTS {
                 match receiver.try_recv() {
-                    Ok(request) => batch.push(request),
+                    Ok(request) => {
+                        savepoints += usize::from(!request.commit.appends_only());
+                        batch.push(request);
+                    }
                     Err(_) => break,
                 }
             }
             batch
         };
-        write_batch(&pool, batch, &appended).await;
+        // A panic in a unit's hook or answer must not end the writer: its callers see their
+        // answer channel closed (`WriterStopped`), and the next batch is written as usual.
+        if std::panic::AssertUnwindSafe(write_batch(&pool, batch, &appended))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!("a group-commit batch panicked; its units were not answered");
+        }
     }
 }
 
@@ -331,11 +348,12 @@ async fn write_all(pool: &PgPool, units: &mut [Pending]) -> Result<bool, sqlx::E
                 sqlx::query("RELEASE SAVEPOINT unit").execute(&mut *tx).await?;
                 unit.outcome = Some(Ok(envelopes));
             }
-            Err(StoreError::Database(error)) if !is_statement_error(&error) => return Err(error),
+            Err(StoreError::Database(error)) if breaks_transaction(&error) => return Err(error),
             Err(error) => {
                 sqlx::query("ROLLBACK TO SAVEPOINT unit")
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query("RELEASE SAVEPOINT unit").execute(&mut *tx).await?;
                 unit.outcome = Some(Err(error));
             }
         }
@@ -346,10 +364,18 @@ async fn write_all(pool: &PgPool, units: &mut [Pending]) -> Result<bool, sqlx::E
         .any(|u| matches!(&u.outcome, Some(Ok(envelopes)) if !envelopes.is_empty())))
 }
 
-/// An error of one statement (the transaction can go on after a rollback to a
-/// savepoint), not of the connection.
-fn is_statement_error(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(_))
+/// An error of the connection, not of one unit's statement: the transaction cannot go on
+/// (any other error is rolled back to the unit's savepoint and answers that unit alone).
+fn breaks_transaction(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 async fn write_unit(

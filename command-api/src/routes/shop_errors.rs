@@ -75,6 +75,7 @@ impl From<ShopError> for ApiError {
             ),
             ShopError::Forbidden => ApiError::forbidden(),
             ShopError::Stale(current) => ApiError::precondition_failed(current),
+            ShopError::Contention => ApiError::version_conflict(),
             other => ApiError::internal(other),
         }
     }

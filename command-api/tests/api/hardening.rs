@@ -175,7 +175,10 @@ async fn health_and_docs_are_served() {
         ("/api/v1/products/{id}/reviews/{reviewId}", "patch"),
         ("/api/v1/products/{id}/reviews/{reviewId}", "delete"),
     ] {
-        assert!(openapi["paths"][path][method].is_object(), "{method} {path} is documented");
+        assert!(
+            openapi["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
     }
     let docs = app.client.get(app.url("/docs/")).send().await.expect("sent");
     assert_eq!(docs.status(), 200);
