@@ -4,6 +4,7 @@
 
 use super::auth::metadata;
 use super::users::if_match;
+use crate::commands::{Positioned, answer as answer_of};
 use crate::idempotency::{Fingerprint, Prepared};
 use crate::shop;
 use crate::state::AppState;
@@ -76,6 +77,15 @@ pub struct ReviewResponse {
     pub comment: Option<String>,
     /// Stream version, also the `ETag`.
     pub version: i64,
+    /// Global position of the last event written; `null` when nothing changed.
+    pub position: Option<i64>,
+}
+
+impl Positioned for ReviewResponse {
+    fn at(mut self, envelopes: &[EventEnvelope]) -> Self {
+        self.position = envelopes.last().map(|e| e.position).or(self.position);
+        self
+    }
 }
 
 impl ReviewResponse {
@@ -87,6 +97,7 @@ impl ReviewResponse {
             rating: review.rating.get(),
             comment: review.comment.as_ref().map(|c| c.as_str().to_owned()),
             version,
+            position: None,
         }
     }
 }
@@ -183,16 +194,16 @@ pub async fn write(
                 return Err(ReviewError::NotFound);
             };
             let answer = ReviewResponse::of(id, &review, eventstore::version_after(loaded, &events));
-            let record = pending.as_ref().map(|p| p.complete(&answer));
             let commit = Commit::new(metadata(Some(caller.id)))
                 .claim(REVIEW_CLAIM, claim_value(product_id, caller.id), id)
                 .change(change)
-                .idempotent(record.map(|record| move |_: &[EventEnvelope]| record));
+                .idempotent(answer_of(pending.as_ref(), &answer));
             Ok((commit, answer))
         })
         .await;
     match written {
-        Ok((answer, _)) => {
+        Ok((answer, envelopes)) => {
+            let answer = answer.at(&envelopes);
             let location = format!("/api/v1/products/{product_id}/reviews/{id}");
             let version = answer.version;
             Ok(ApiResponse::created(answer)
@@ -281,7 +292,8 @@ pub async fn edit(
         })
         .await
         .map_err(refused)?;
-    let (answer, _) = edited;
+    let (answer, envelopes) = edited;
+    let answer = answer.at(&envelopes);
     let version = answer.version;
     Ok(ApiResponse::ok(answer).etag(version))
 }

@@ -62,6 +62,7 @@ async fn a_buyer_reviews_a_product_once_and_others_may_not() {
         (json!(5), json!("Warm and sturdy."))
     );
     assert_eq!(review["version"], 1);
+    assert!(review["position"].as_i64().is_some_and(|p| p > 0), "{review}");
 
     let again = app.review(&token, &mug, json!({"rating": 1})).await;
     assert_eq!(error_code(again).await.0, 409);
@@ -218,4 +219,35 @@ async fn the_author_edits_with_if_match_and_the_author_or_an_admin_deletes() {
     assert_eq!(error_code(delete(&token).await.expect("sent")).await.0, 404);
     // Deleted, the author may review the product again.
     assert_eq!(app.review(&token, &mug, json!({"rating": 3})).await.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_repeated_with_its_idempotency_key_answers_the_first_answer() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin_token().await;
+    let mug = app.product(&admin, "MUG", 1250, 50).await;
+    let (_, token) = app.buyer("retry@example.com", &mug).await;
+    let send = || {
+        app.client
+            .post(app.url(&format!("/api/v1/products/{mug}/reviews")))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "review-once")
+            .json(&json!({"rating": 4, "comment": "Again"}))
+            .send()
+    };
+    let first = send().await.expect("sent");
+    assert_eq!(first.status(), 201);
+    let first = body(first).await["data"].clone();
+    let second = send().await.expect("sent");
+    assert_eq!(second.status(), 201);
+    assert_eq!(
+        body(second).await["data"],
+        first,
+        "the stored answer, position included"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM events WHERE event_type = 'review.written'")
+            .await,
+        1
+    );
 }
