@@ -46,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .merge(reviews::routes())
         .with_state(state)
         .split_for_parts();
+    let mut document = document;
+    // The document's modifiers ran before the router added the paths: run them again.
+    utoipa::Modify::modify(&web::BearerAuth, &mut document);
+    utoipa::Modify::modify(&web::ErrorResponses, &mut document);
     let app = Router::new()
         .merge(api)
         .merge(health_routes(Arc::new(readiness)))

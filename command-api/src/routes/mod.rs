@@ -14,7 +14,7 @@ use crate::rate_limit::{RateLimiter, limit};
 use crate::state::AppState;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use web::{BearerAuth, ErrorResponses};
@@ -43,7 +43,11 @@ pub fn api_routes(state: AppState, limiter: RateLimiter) -> (Router, utoipa::ope
         .routes(routes!(reviews::write))
         .routes(routes!(reviews::edit, reviews::delete))
         .with_state(state);
-    router.split_for_parts()
+    let (router, mut document) = router.split_for_parts();
+    // The document's modifiers ran before the router added the paths: run them again.
+    BearerAuth.modify(&mut document);
+    ErrorResponses.modify(&mut document);
+    (router, document)
 }
 
 /// The OpenAPI document of the command API (its paths come from [`api_routes`]).

@@ -180,6 +180,14 @@ async fn health_and_docs_are_served() {
             "{method} {path} is documented"
         );
     }
+    // The shared error answers reach the paths the router adds, too.
+    let patch = &openapi["paths"]["/api/v1/products/{id}"]["patch"]["responses"];
+    for status in ["401", "415", "503"] {
+        assert!(
+            patch[status].is_object(),
+            "PATCH /api/v1/products/{{id}} documents {status}"
+        );
+    }
     let docs = app.client.get(app.url("/docs/")).send().await.expect("sent");
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.expect("html").contains("swagger"));
