@@ -1,6 +1,6 @@
 //! Loading streams and appending to them inside one Postgres transaction.
 
-use crate::{EventEnvelope, EventMetadata, IdempotencyRecord, StoreError};
+use crate::{EventEnvelope, EventMetadata, StoreError};
 use chrono::Utc;
 use domain::DomainEvent;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -112,7 +112,8 @@ pub async fn read_events_after(
         .await?)
 }
 
-/// One Postgres transaction: appends, claims and idempotent answers commit together.
+/// One Postgres transaction of appends, for fixtures and tools (services commit through
+/// `Engine`, whose group-commit writer also takes claims and idempotent answers).
 /// Dropping it without [`UnitOfWork::commit`] rolls everything back.
 pub struct UnitOfWork {
     tx: Transaction<'static, Postgres>,
@@ -198,59 +199,6 @@ impl UnitOfWork {
             .fetch_all(&mut *self.tx)
             .await?;
         fold(rows, initial, evolve)
-    }
-
-    /// Claims a unique value (e.g. an email) for an owner; fails with
-    /// [`StoreError::AlreadyClaimed`] when another owner holds it.
-    pub async fn claim(&mut self, kind: &str, value: &str, owner_id: Uuid) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO unique_claims (kind, value, owner_id) VALUES ($1, $2, $3)
-             ON CONFLICT (kind, value) DO UPDATE SET kind = EXCLUDED.kind
-             WHERE unique_claims.owner_id = EXCLUDED.owner_id",
-        )
-        .bind(kind)
-        .bind(value)
-        .bind(owner_id)
-        .execute(&mut *self.tx)
-        .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::AlreadyClaimed {
-                kind: kind.to_owned(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Releases every claim of one kind held by an owner.
-    pub async fn release_claims(&mut self, kind: &str, owner_id: Uuid) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM unique_claims WHERE kind = $1 AND owner_id = $2")
-            .bind(kind)
-            .bind(owner_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Stores the first answer for an idempotency key; fails with
-    /// [`StoreError::IdempotencyKeyTaken`] when a concurrent request stored one first.
-    pub async fn save_idempotent(&mut self, record: &IdempotencyRecord) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body, etag, location)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&record.scope)
-        .bind(&record.key)
-        .bind(&record.request_hash)
-        .bind(record.status_code)
-        .bind(&record.body)
-        .bind(&record.etag)
-        .bind(&record.location)
-        .execute(&mut *self.tx)
-        .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::IdempotencyKeyTaken);
-        }
-        Ok(())
     }
 
     /// The transaction's connection, for write-side tables that must change with the
