@@ -57,7 +57,7 @@ fn event_for(i: usize, version: usize) -> anyhow::Result<UserEvent> {
             role: Role::Admin,
             previous_role: Role::User,
         },
-        EVENTS_PER_USER if i.is_multiple_of(50) => UserEvent::Deleted,
+        EVENTS_PER_USER if i.is_multiple_of(50) => UserEvent::Deleted {},
         v => UserEvent::Renamed {
             name: UserName::parse(&format!("Seeded User {i} v{v}"))?,
         },

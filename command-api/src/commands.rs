@@ -247,7 +247,7 @@ impl Users {
 /// The write-side tables an event changes in its own unit of work.
 fn account_writes(commit: Commit, user_id: Uuid, event: &UserEvent, new_hash: Option<&str>) -> Commit {
     match event {
-        UserEvent::PasswordChanged => {
+        UserEvent::PasswordChanged {} => {
             let commit = match new_hash.map(str::to_owned) {
                 Some(hash) => commit.hook(move |conn| {
                     async move { accounts::set_password_hash(conn, user_id, &hash).await }.boxed()
@@ -260,7 +260,7 @@ fn account_writes(commit: Commit, user_id: Uuid, event: &UserEvent, new_hash: Op
             let role = *role;
             commit.hook(move |conn| auth::authority::record_role(conn, user_id, role).boxed())
         }
-        UserEvent::Deleted => commit
+        UserEvent::Deleted {} => commit
             .hook(move |conn| {
                 async move {
                     auth::authority::remove(&mut *conn, user_id).await?;

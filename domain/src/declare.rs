@@ -1,8 +1,11 @@
 //! `events!`: an aggregate's event types declared once. One declaration gives the enum,
 //! each type's public name and schema version, the list of types ([`TYPES`]), the stored
-//! `data` (camelCase, unknown fields refused on read) and the [`DomainEvent`] impl with
-//! its upcasting hook. The JSON Schema files in `schemas/events/` are checked against the
-//! list and against every written payload by `domain/tests/event_schemas.rs`.
+//! `data` (camelCase, unknown fields refused on read), the declared fields of each type
+//! (`FIELDS`) and the [`DomainEvent`] impl with its upcasting hook. The JSON Schema files
+//! in `schemas/events/` are checked against that one declaration by
+//! `domain/tests/event_schemas.rs`: one file per declared type and version and none
+//! other, exactly the declared properties, no others allowed, and every written payload
+//! valid.
 //!
 //! Written as a declarative macro (not a derive crate) because it only arranges serde
 //! attributes and a few matches; an extra proc-macro crate would buy nothing.
@@ -55,6 +58,12 @@ macro_rules! events {
         impl $name {
             /// Every event type of the stream with its current schema version.
             pub const TYPES: &'static [(&'static str, i32)] = &[$(($event_type, $version)),+];
+
+            /// Every event type with the fields of its current `data`, as declared (in
+            /// Rust's snake_case; the payload spells them in camelCase). The schema test
+            /// holds each JSON Schema to exactly these properties.
+            pub const FIELDS: &'static [(&'static str, &'static [&'static str])] =
+                &[$(($event_type, &[$(stringify!($field)),*])),+];
         }
 
         impl $crate::event::DomainEvent for $name {

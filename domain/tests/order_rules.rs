@@ -84,9 +84,9 @@ fn only_placed_orders_can_be_cancelled_once() {
         &OrderState::New,
     )
     .expect("placed");
-    then(&placed, OrderCommand::Cancel, Ok(vec![OrderEvent::Cancelled]));
+    then(&placed, OrderCommand::Cancel, Ok(vec![OrderEvent::Cancelled {}]));
     let mut cancelled = placed.clone();
-    cancelled.push(OrderEvent::Cancelled);
+    cancelled.push(OrderEvent::Cancelled {});
     then(&cancelled, OrderCommand::Cancel, Err(OrderError::NotCancellable));
     then(&[], OrderCommand::Cancel, Err(OrderError::NotFound));
     then(
@@ -111,7 +111,7 @@ fn order_events_round_trip_through_their_stored_form() {
         &OrderState::New,
     )
     .expect("placed");
-    for event in placed.into_iter().chain([OrderEvent::Cancelled]) {
+    for event in placed.into_iter().chain([OrderEvent::Cancelled {}]) {
         let back = OrderEvent::from_stored(event.event_type(), event.schema_version(), &event.to_data());
         assert_eq!(back, Ok(event.clone()));
         assert!(OrderEvent::TYPES.contains(&(event.event_type(), 1)));

@@ -142,7 +142,7 @@ pub fn decide(command: &OrderCommand, state: &OrderState) -> Result<Vec<OrderEve
         (OrderCommand::Place { .. }, OrderState::Existing(_)) => Err(OrderError::AlreadyExists),
         (OrderCommand::Cancel, OrderState::New) => Err(OrderError::NotFound),
         (OrderCommand::Cancel, OrderState::Existing(order)) => match order.status {
-            OrderStatus::Placed => Ok(vec![OrderEvent::Cancelled]),
+            OrderStatus::Placed => Ok(vec![OrderEvent::Cancelled {}]),
             OrderStatus::Cancelled => Err(OrderError::NotCancellable),
         },
     }
@@ -166,10 +166,10 @@ pub fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
             currency: *currency,
             status: OrderStatus::Placed,
         }),
-        (OrderState::Existing(mut order), OrderEvent::Cancelled) => {
+        (OrderState::Existing(mut order), OrderEvent::Cancelled {}) => {
             order.status = OrderStatus::Cancelled;
             OrderState::Existing(order)
         }
-        (OrderState::New, OrderEvent::Cancelled) => OrderState::New,
+        (OrderState::New, OrderEvent::Cancelled {}) => OrderState::New,
     }
 }

@@ -89,8 +89,8 @@ pub fn decide(command: &UserCommand, state: &UserState) -> Result<Vec<UserEvent>
                 }])
             }
         }
-        (UserCommand::ChangePassword, UserState::Active { .. }) => Ok(vec![UserEvent::PasswordChanged]),
-        (UserCommand::Delete, UserState::Active { .. }) => Ok(vec![UserEvent::Deleted]),
+        (UserCommand::ChangePassword, UserState::Active { .. }) => Ok(vec![UserEvent::PasswordChanged {}]),
+        (UserCommand::Delete, UserState::Active { .. }) => Ok(vec![UserEvent::Deleted {}]),
     }
 }
 
@@ -102,7 +102,7 @@ pub fn evolve(state: UserState, event: &UserEvent) -> UserState {
             name: name.clone(),
             role: *role,
         },
-        (_, UserEvent::Deleted) => UserState::Deleted,
+        (_, UserEvent::Deleted {}) => UserState::Deleted,
         (UserState::Active { email, role, .. }, UserEvent::Renamed { name }) => UserState::Active {
             email,
             name: name.clone(),
@@ -115,10 +115,10 @@ pub fn evolve(state: UserState, event: &UserEvent) -> UserState {
         },
         // A password change leaves the decider's state as it is; events on an account
         // that does not exist (or no longer does) change nothing.
-        (state @ UserState::Active { .. }, UserEvent::PasswordChanged)
+        (state @ UserState::Active { .. }, UserEvent::PasswordChanged {})
         | (
             state @ (UserState::New | UserState::Deleted),
-            UserEvent::Renamed { .. } | UserEvent::RoleChanged { .. } | UserEvent::PasswordChanged,
+            UserEvent::Renamed { .. } | UserEvent::RoleChanged { .. } | UserEvent::PasswordChanged {},
         ) => state,
     }
 }
@@ -212,15 +212,19 @@ mod tests {
         then(
             &[registered()],
             UserCommand::ChangePassword,
-            Ok(vec![UserEvent::PasswordChanged]),
+            Ok(vec![UserEvent::PasswordChanged {}]),
         );
     }
 
     #[test]
     fn deleting_emits_deleted_once() {
-        then(&[registered()], UserCommand::Delete, Ok(vec![UserEvent::Deleted]));
         then(
-            &[registered(), UserEvent::Deleted],
+            &[registered()],
+            UserCommand::Delete,
+            Ok(vec![UserEvent::Deleted {}]),
+        );
+        then(
+            &[registered(), UserEvent::Deleted {}],
             UserCommand::Delete,
             Err(UserError::NotFound),
         );
@@ -236,7 +240,7 @@ mod tests {
         ] {
             then(&[], command.clone(), Err(UserError::NotFound));
             then(
-                &[registered(), UserEvent::Deleted],
+                &[registered(), UserEvent::Deleted {}],
                 command,
                 Err(UserError::NotFound),
             );
@@ -252,7 +256,7 @@ mod tests {
                 role: Role::Admin,
                 previous_role: Role::User,
             },
-            UserEvent::PasswordChanged,
+            UserEvent::PasswordChanged {},
         ]);
         assert_eq!(
             state,

@@ -2,159 +2,44 @@
 //! Schema in `schemas/events/`; a change of shape is a new schema version, never an edit.
 
 use super::values::{Email, Role, UserName};
-use crate::event::{DomainEvent, EventDecodeError};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use serde_json::{Value, json};
 
-/// Something that happened to a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserEvent {
-    /// `user.registered` v1: an account was created.
-    Registered {
-        /// Normalised email address.
-        email: Email,
-        /// Display name.
-        name: UserName,
-        /// Initial role.
-        role: Role,
-    },
-    /// `user.renamed` v1: the display name changed.
-    Renamed {
-        /// The new name.
-        name: UserName,
-    },
-    /// `user.role_changed` v1: an administrator changed the role.
-    RoleChanged {
-        /// The new role.
-        role: Role,
-        /// The role before the change.
-        previous_role: Role,
-    },
-    /// `user.password_changed` v1: the password changed (the hash is never in an event).
-    PasswordChanged,
-    /// `user.deleted` v1: the account was deleted; its personal data must be erased
-    /// from read models.
-    Deleted,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RegisteredV1 {
-    email: Email,
-    name: UserName,
-    role: Role,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RenamedV1 {
-    name: UserName,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RoleChangedV1 {
-    role: Role,
-    previous_role: Role,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-fn read<T: DeserializeOwned>(event_type: &str, data: &Value) -> Result<T, EventDecodeError> {
-    T::deserialize(data).map_err(|e| EventDecodeError::Malformed {
-        event_type: event_type.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-impl UserEvent {
-    /// Every event type of the user stream with its current schema version.
-    pub const TYPES: [(&'static str, i32); 5] = [
-        ("user.registered", 1),
-        ("user.renamed", 1),
-        ("user.role_changed", 1),
-        ("user.password_changed", 1),
-        ("user.deleted", 1),
-    ];
-}
-
-impl DomainEvent for UserEvent {
-    const STREAM_TYPE: &'static str = "user";
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            UserEvent::Registered { .. } => "user.registered",
-            UserEvent::Renamed { .. } => "user.renamed",
-            UserEvent::RoleChanged { .. } => "user.role_changed",
-            UserEvent::PasswordChanged => "user.password_changed",
-            UserEvent::Deleted => "user.deleted",
-        }
-    }
-
-    fn schema_version(&self) -> i32 {
-        1
-    }
-
-    fn to_data(&self) -> Value {
-        match self {
-            UserEvent::Registered { email, name, role } => json!(RegisteredV1 {
-                email: email.clone(),
-                name: name.clone(),
-                role: *role,
-            }),
-            UserEvent::Renamed { name } => json!(RenamedV1 { name: name.clone() }),
-            UserEvent::RoleChanged { role, previous_role } => json!(RoleChangedV1 {
-                role: *role,
-                previous_role: *previous_role,
-            }),
-            UserEvent::PasswordChanged | UserEvent::Deleted => json!({}),
-        }
-    }
-
-    fn from_stored(event_type: &str, schema_version: i32, data: &Value) -> Result<Self, EventDecodeError> {
-        if schema_version != 1 {
-            return Err(EventDecodeError::UnsupportedVersion {
-                event_type: event_type.to_owned(),
-                version: schema_version,
-            });
-        }
-        Ok(match event_type {
-            "user.registered" => {
-                let v: RegisteredV1 = read(event_type, data)?;
-                UserEvent::Registered {
-                    email: v.email,
-                    name: v.name,
-                    role: v.role,
-                }
-            }
-            "user.renamed" => UserEvent::Renamed {
-                name: read::<RenamedV1>(event_type, data)?.name,
-            },
-            "user.role_changed" => {
-                let v: RoleChangedV1 = read(event_type, data)?;
-                UserEvent::RoleChanged {
-                    role: v.role,
-                    previous_role: v.previous_role,
-                }
-            }
-            "user.password_changed" => {
-                read::<Empty>(event_type, data)?;
-                UserEvent::PasswordChanged
-            }
-            "user.deleted" => {
-                read::<Empty>(event_type, data)?;
-                UserEvent::Deleted
-            }
-            other => return Err(EventDecodeError::UnknownType(other.to_owned())),
-        })
+crate::events! {
+    /// Something that happened to a user.
+    pub enum UserEvent in "user", upcast = crate::event::current_only {
+        /// `user.registered` v1: an account was created.
+        Registered = "user.registered" version 1 {
+            /// Normalised email address.
+            email: Email,
+            /// Display name.
+            name: UserName,
+            /// Initial role.
+            role: Role,
+        },
+        /// `user.renamed` v1: the display name changed.
+        Renamed = "user.renamed" version 1 {
+            /// The new name.
+            name: UserName,
+        },
+        /// `user.role_changed` v1: an administrator changed the role.
+        RoleChanged = "user.role_changed" version 1 {
+            /// The new role.
+            role: Role,
+            /// The role before the change.
+            previous_role: Role,
+        },
+        /// `user.password_changed` v1: the password changed (the hash is never in an event).
+        PasswordChanged = "user.password_changed" version 1 {},
+        /// `user.deleted` v1: the account was deleted; its personal data must be erased
+        /// from read models.
+        Deleted = "user.deleted" version 1 {},
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{DomainEvent, EventDecodeError};
+    use serde_json::json;
 
     fn samples() -> Vec<UserEvent> {
         vec![
@@ -170,8 +55,8 @@ mod tests {
                 role: Role::Admin,
                 previous_role: Role::User,
             },
-            UserEvent::PasswordChanged,
-            UserEvent::Deleted,
+            UserEvent::PasswordChanged {},
+            UserEvent::Deleted {},
         ]
     }
 

@@ -140,7 +140,7 @@ pub fn evolve(state: Option<OrderRow>, envelope: &EventEnvelope) -> Option<Order
                     })
                     .collect(),
             }),
-            Ok(OrderEvent::Cancelled) | Err(_) => {
+            Ok(OrderEvent::Cancelled {}) | Err(_) => {
                 store::log_before_creation(envelope);
                 None
             }
@@ -149,12 +149,12 @@ pub fn evolve(state: Option<OrderRow>, envelope: &EventEnvelope) -> Option<Order
     row.version = envelope.stream_version;
     row.updated_at = envelope.occurred_at;
     match event {
-        Ok(OrderEvent::Cancelled) if row.status == PLACED => {
+        Ok(OrderEvent::Cancelled {}) if row.status == PLACED => {
             row.status = CANCELLED.to_owned();
             row.cancelled_at = Some(envelope.occurred_at);
         }
         // A second placement or cancellation cannot be decided: the order stays as it is.
-        Ok(OrderEvent::Placed { .. } | OrderEvent::Cancelled) | Err(_) => {}
+        Ok(OrderEvent::Placed { .. } | OrderEvent::Cancelled {}) | Err(_) => {}
     }
     Some(row)
 }

@@ -78,8 +78,8 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
             Ok(
                 UserEvent::Renamed { .. }
                 | UserEvent::RoleChanged { .. }
-                | UserEvent::PasswordChanged
-                | UserEvent::Deleted,
+                | UserEvent::PasswordChanged {}
+                | UserEvent::Deleted {},
             )
             | Err(_) => {
                 store::log_before_creation(envelope);
@@ -100,8 +100,8 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
         }
         Ok(UserEvent::Renamed { name }) => row.name = Some(name.as_str().to_owned()),
         Ok(UserEvent::RoleChanged { role, .. }) => row.role = role.as_str().to_owned(),
-        Ok(UserEvent::PasswordChanged) | Err(_) => {}
-        Ok(UserEvent::Deleted) => {
+        Ok(UserEvent::PasswordChanged {}) | Err(_) => {}
+        Ok(UserEvent::Deleted {}) => {
             row.email = None;
             row.name = None;
             row.deleted_at = Some(envelope.occurred_at);

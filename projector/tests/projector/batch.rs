@@ -221,7 +221,7 @@ async fn a_backlog_with_republished_events_is_projected_once_by_the_live_consume
             &[
                 registered(&email(), &format!("User {i}"), Role::User),
                 renamed(&format!("User {i} v2")),
-                UserEvent::PasswordChanged,
+                UserEvent::PasswordChanged {},
             ],
         )
         .await;

@@ -122,7 +122,7 @@ async fn an_event_that_fails_on_the_database_is_retried_until_it_is_applied() {
         .execute(&env.db.pool)
         .await
         .expect("hide table");
-    env.append(id, 1, &[renamed("Ada L."), UserEvent::PasswordChanged])
+    env.append(id, 1, &[renamed("Ada L."), UserEvent::PasswordChanged {}])
         .await;
     env.publish_outbox().await;
     eventually(WAIT, "a failed event to be redelivered", || async {

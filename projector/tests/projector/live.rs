@@ -19,7 +19,10 @@ async fn registering_renaming_and_changing_role_end_up_in_postgres_and_redis() {
         .append(
             id,
             2,
-            &[role_changed(Role::Admin, Role::User), UserEvent::PasswordChanged],
+            &[
+                role_changed(Role::Admin, Role::User),
+                UserEvent::PasswordChanged {},
+            ],
         )
         .await;
     env.publish_outbox().await;
@@ -50,7 +53,7 @@ async fn deleting_a_user_erases_email_and_name_and_leaves_a_redis_tombstone() {
     let (id, registered_row) = env.register("Grace").await;
     let address = registered_row.email.expect("email");
     env.wait_for_document(id, 1).await;
-    let deleted = env.append(id, 1, &[UserEvent::Deleted]).await;
+    let deleted = env.append(id, 1, &[UserEvent::Deleted {}]).await;
     env.publish_outbox().await;
 
     let row = env.wait_for_version(id, 2).await;
@@ -108,7 +111,7 @@ async fn a_replayed_registration_never_resurrects_a_deleted_user() {
     let registration = env
         .append(id, 0, &[registered(&email(), "Gone", Role::User)])
         .await;
-    env.append(id, 1, &[UserEvent::Deleted]).await;
+    env.append(id, 1, &[UserEvent::Deleted {}]).await;
     env.publish_outbox().await;
     env.wait_for_version(id, 2).await;
 

@@ -61,12 +61,12 @@ pub fn random_script(index: usize, max_changes: usize) -> Script {
                 events.push(role_changed(next, role));
                 role = next;
             }
-            _ => events.push(UserEvent::PasswordChanged),
+            _ => events.push(UserEvent::PasswordChanged {}),
         }
     }
     let deleted = rng.random_bool(0.25);
     if deleted {
-        events.push(UserEvent::Deleted);
+        events.push(UserEvent::Deleted {});
     }
     let expected = Expected {
         id,

@@ -57,9 +57,14 @@ pub(crate) async fn delete_user(app: &TestApp, user_id: Uuid) {
         .await
         .expect("load user");
     let mut unit = app.store.begin().await.expect("begin");
-    unit.append(user_id, version, &[UserEvent::Deleted], &EventMetadata::default())
-        .await
-        .expect("append");
+    unit.append(
+        user_id,
+        version,
+        &[UserEvent::Deleted {}],
+        &EventMetadata::default(),
+    )
+    .await
+    .expect("append");
     unit.commit().await.expect("commit");
     app.relay.publish_batch().await.expect("relay");
 }
