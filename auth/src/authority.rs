@@ -26,8 +26,7 @@ impl Authority {
     /// The user's current role, or `None` when the user does not exist (any more).
     /// One primary-key lookup.
     pub async fn current_role(&self, user_id: Uuid) -> Result<Option<Role>, sqlx::Error> {
-        let role: Option<String> = sqlx::query_scalar("SELECT role FROM user_authority WHERE user_id = $1")
-            .bind(user_id)
+        let role = sqlx::query_scalar!("SELECT role FROM user_authority WHERE user_id = $1", user_id)
             .fetch_optional(&self.pool)
             .await?;
         // The column's CHECK allows only the two wire names.
@@ -38,12 +37,12 @@ impl Authority {
 /// Records a user's role (on registration and on every role change), in the caller's
 /// transaction.
 pub async fn record_role(conn: &mut PgConnection, user_id: Uuid, role: Role) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO user_authority (user_id, role) VALUES ($1, $2)
          ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()",
+        user_id,
+        role.as_str()
     )
-    .bind(user_id)
-    .bind(role.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -52,8 +51,7 @@ pub async fn record_role(conn: &mut PgConnection, user_id: Uuid, role: Role) -> 
 /// Forgets a deleted user, in the caller's transaction: from its commit on, their
 /// tokens authorise nothing.
 pub async fn remove(conn: &mut PgConnection, user_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM user_authority WHERE user_id = $1")
-        .bind(user_id)
+    sqlx::query!("DELETE FROM user_authority WHERE user_id = $1", user_id)
         .execute(conn)
         .await?;
     Ok(())

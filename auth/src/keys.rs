@@ -77,12 +77,12 @@ impl SigningKey {
 
     /// Publishes (or refreshes) the public half in `signing_keys`.
     pub async fn publish(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO signing_keys (kid, algorithm, public_key_pem) VALUES ($1, 'EdDSA', $2)
              ON CONFLICT (kid) DO UPDATE SET last_seen_at = now()",
+            &self.kid,
+            &self.public_pem
         )
-        .bind(&self.kid)
-        .bind(&self.public_pem)
         .execute(pool)
         .await?;
         Ok(())

@@ -122,12 +122,12 @@ impl TokenVerifier {
         if last.is_some_and(|at| at.elapsed() < RELOAD_INTERVAL) {
             return Ok(());
         }
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT kid, public_key_pem FROM signing_keys WHERE algorithm = 'EdDSA'")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query!("SELECT kid, public_key_pem FROM signing_keys WHERE algorithm = 'EdDSA'")
+            .fetch_all(&self.pool)
+            .await?;
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        for (kid, pem) in rows {
+        for row in rows {
+            let (kid, pem) = (row.kid, row.public_key_pem);
             match DecodingKey::from_ed_pem(pem.as_bytes()) {
                 Ok(key) => {
                     keys.insert(kid, key);

@@ -12,19 +12,23 @@ pub const EMAIL_CLAIM: &str = "user.email";
 
 /// The owner of an email, if any.
 pub async fn user_id_by_email(pool: &PgPool, email: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT owner_id FROM unique_claims WHERE kind = $1 AND value = $2")
-        .bind(EMAIL_CLAIM)
-        .bind(email)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar!(
+        "SELECT owner_id FROM unique_claims WHERE kind = $1 AND value = $2",
+        EMAIL_CLAIM,
+        email
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// The stored password hash of a user.
 pub async fn password_hash(pool: &PgPool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT password_hash FROM credentials WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar!(
+        "SELECT password_hash FROM credentials WHERE user_id = $1",
+        user_id
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// Stores or replaces a user's password hash.
@@ -33,12 +37,12 @@ pub async fn set_password_hash(
     user_id: Uuid,
     hash: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)
          ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()",
+        user_id,
+        hash
     )
-    .bind(user_id)
-    .bind(hash)
     .execute(conn)
     .await?;
     Ok(())
@@ -46,8 +50,7 @@ pub async fn set_password_hash(
 
 /// Removes a user's credentials: they can no longer log in.
 pub async fn delete_credentials(conn: &mut PgConnection, user_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM credentials WHERE user_id = $1")
-        .bind(user_id)
+    sqlx::query!("DELETE FROM credentials WHERE user_id = $1", user_id)
         .execute(conn)
         .await?;
     Ok(())
@@ -71,14 +74,14 @@ async fn insert_token(
 ) -> Result<RefreshSecret, sqlx::Error> {
     let secret = RefreshSecret::generate();
     let expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        Uuid::now_v7(),
+        family_id,
+        user_id,
+        &secret.hash,
+        expires_at
     )
-    .bind(Uuid::now_v7())
-    .bind(family_id)
-    .bind(user_id)
-    .bind(&secret.hash)
-    .bind(expires_at)
     .execute(conn)
     .await?;
     Ok(secret)
@@ -99,7 +102,6 @@ pub enum Rotation {
     Reused,
 }
 
-#[derive(sqlx::FromRow)]
 struct TokenRow {
     family_id: Uuid,
     user_id: Uuid,
@@ -112,11 +114,12 @@ struct TokenRow {
 /// resolve as one rotation and one reuse.
 pub async fn rotate(pool: &PgPool, token: &str, ttl: Duration) -> Result<Rotation, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row = sqlx::query_as::<_, TokenRow>(
+    let row = sqlx::query_as!(
+        TokenRow,
         "SELECT family_id, user_id, expires_at, rotated_at, revoked_at FROM refresh_tokens
          WHERE token_hash = $1 FOR UPDATE",
+        hash_refresh_token(token)
     )
-    .bind(hash_refresh_token(token))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
@@ -130,10 +133,12 @@ pub async fn rotate(pool: &PgPool, token: &str, ttl: Duration) -> Result<Rotatio
     if row.revoked_at.is_some() || row.expires_at <= Utc::now() {
         return Ok(Rotation::Invalid);
     }
-    sqlx::query("UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1")
-        .bind(hash_refresh_token(token))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1",
+        hash_refresh_token(token)
+    )
+    .execute(&mut *tx)
+    .await?;
     let secret = insert_token(&mut tx, row.user_id, row.family_id, ttl).await?;
     tx.commit().await?;
     Ok(Rotation::Rotated {
@@ -143,21 +148,23 @@ pub async fn rotate(pool: &PgPool, token: &str, ttl: Duration) -> Result<Rotatio
 }
 
 async fn revoke_family(conn: &mut PgConnection, family_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
-        .bind(family_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Revokes the session a refresh token belongs to (logout). Unknown tokens are ignored.
 pub async fn revoke_session(pool: &PgPool, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = now()
          WHERE revoked_at IS NULL
            AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+        hash_refresh_token(token)
     )
-    .bind(hash_refresh_token(token))
     .execute(pool)
     .await?;
     Ok(())
@@ -165,9 +172,11 @@ pub async fn revoke_session(pool: &PgPool, token: &str) -> Result<(), sqlx::Erro
 
 /// Revokes every session of a user (password change, deletion).
 pub async fn revoke_user_sessions(conn: &mut PgConnection, user_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -89,7 +89,7 @@ pub fn replay(record: &IdempotencyRecord) -> ApiResponse {
 pub async fn purge_expired(pool: PgPool, shutdown: tokio_util::sync::CancellationToken) {
     loop {
         let result =
-            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+            sqlx::query!("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
                 .execute(&pool)
                 .await;
         if let Err(error) = result {

@@ -362,21 +362,20 @@ async fn record_purchases(
     user_id: Uuid,
     products: Vec<Uuid>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO purchases (order_id, product_id, user_id) SELECT $1, unnest($2::uuid[]), $3
          ON CONFLICT DO NOTHING",
+        order_id,
+        &products,
+        user_id
     )
-    .bind(order_id)
-    .bind(&products)
-    .bind(user_id)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 async fn forget_purchases(conn: &mut sqlx::PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM purchases WHERE order_id = $1")
-        .bind(order_id)
+    sqlx::query!("DELETE FROM purchases WHERE order_id = $1", order_id)
         .execute(conn)
         .await?;
     Ok(())
@@ -384,11 +383,13 @@ async fn forget_purchases(conn: &mut sqlx::PgConnection, order_id: Uuid) -> Resu
 
 /// Whether a user has a placed, not cancelled order of a product.
 pub async fn has_bought(pool: &sqlx::PgPool, user_id: Uuid, product_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM purchases WHERE user_id = $1 AND product_id = $2)")
-        .bind(user_id)
-        .bind(product_id)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM purchases WHERE user_id = $1 AND product_id = $2) AS "bought!""#,
+        user_id,
+        product_id
+    )
+    .fetch_one(pool)
+    .await
 }
 
 fn states_of(products: &HashMap<Uuid, Loaded<ProductState>>) -> HashMap<Uuid, ProductState> {

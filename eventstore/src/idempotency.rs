@@ -28,12 +28,13 @@ pub async fn find_idempotent(
     scope: &str,
     key: &str,
 ) -> Result<Option<IdempotencyRecord>, sqlx::Error> {
-    sqlx::query_as::<_, IdempotencyRecord>(
+    sqlx::query_as!(
+        IdempotencyRecord,
         "SELECT scope, key, request_hash, status_code, body, etag, location
          FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        scope,
+        key
     )
-    .bind(scope)
-    .bind(key)
     .fetch_optional(pool)
     .await
 }

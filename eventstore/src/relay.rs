@@ -153,13 +153,14 @@ impl OutboxRelay {
 
     async fn pass(&self) -> Result<Pass, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query_as::<_, EventEnvelope>(
+        let rows = sqlx::query_as!(
+            EventEnvelope,
             "SELECT e.id, e.event_type, e.schema_version, e.stream_type, e.stream_id, e.stream_version,
                     e.position, e.occurred_at, e.correlation_id, e.causation_id, e.actor_id, e.data
              FROM outbox o JOIN events e ON e.position = o.position
              ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
+            i64::try_from(self.batch_size).unwrap_or(i64::MAX)
         )
-        .bind(i64::try_from(self.batch_size).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
@@ -174,8 +175,7 @@ impl OutboxRelay {
         )
         .await;
         if !published.acked.is_empty() {
-            sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
-                .bind(&published.acked)
+            sqlx::query!("DELETE FROM outbox WHERE position = ANY($1)", &published.acked)
                 .execute(&mut *tx)
                 .await?;
         }

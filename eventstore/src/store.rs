@@ -8,15 +8,21 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-const ENVELOPE_COLUMNS: &str = "id, event_type, schema_version, stream_type, stream_id, stream_version, \
-     position, occurred_at, correlation_id, causation_id, actor_id, data";
-
-/// One stream's events by the stream's own index alone. The stream type is checked on
-/// the rows, not in the query: `stream_type = $2` let the planner AND in the
-/// `(stream_type, position)` index, whose scan grows with every event of the type.
-const LOAD_STREAM: &str = "SELECT id, event_type, schema_version, stream_type, stream_id, stream_version, \
-     position, occurred_at, correlation_id, causation_id, actor_id, data \
-     FROM events WHERE stream_id = $1 ORDER BY stream_version";
+/// One stream's events by the stream's own index alone, checked against the schema at
+/// compile time like every static query here. The stream type is checked on the rows,
+/// not in the query: `stream_type = $2` let the planner AND in the `(stream_type,
+/// position)` index, whose scan grows with every event of the type.
+macro_rules! load_stream {
+    ($stream_id:expr) => {
+        sqlx::query_as!(
+            EventEnvelope,
+            "SELECT id, event_type, schema_version, stream_type, stream_id, stream_version,
+                    position, occurred_at, correlation_id, causation_id, actor_id, data
+             FROM events WHERE stream_id = $1 ORDER BY stream_version",
+            $stream_id
+        )
+    };
+}
 
 fn fold<E: DomainEvent, S>(
     rows: Vec<EventEnvelope>,
@@ -62,12 +68,7 @@ impl EventStore {
 
     /// Every event of one stream, in version order.
     pub async fn load(&self, stream_id: Uuid) -> Result<Vec<EventEnvelope>, StoreError> {
-        let sql =
-            format!("SELECT {ENVELOPE_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
-        Ok(sqlx::query_as::<_, EventEnvelope>(&sql)
-            .bind(stream_id)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(load_stream!(stream_id).fetch_all(&self.pool).await?)
     }
 
     /// Folds a stream into aggregate state; returns the state and the stream version.
@@ -79,10 +80,7 @@ impl EventStore {
         initial: S,
         evolve: impl Fn(S, &E) -> S,
     ) -> Result<(S, i64), StoreError> {
-        let rows = sqlx::query_as::<_, EventEnvelope>(LOAD_STREAM)
-            .bind(stream_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = load_stream!(stream_id).fetch_all(&self.pool).await?;
         fold(rows, initial, evolve)
     }
 
@@ -104,12 +102,16 @@ pub async fn read_events_after(
     position: i64,
     limit: i64,
 ) -> Result<Vec<EventEnvelope>, StoreError> {
-    let sql = format!("SELECT {ENVELOPE_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-    Ok(sqlx::query_as::<_, EventEnvelope>(&sql)
-        .bind(position)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as!(
+        EventEnvelope,
+        "SELECT id, event_type, schema_version, stream_type, stream_id, stream_version,
+                position, occurred_at, correlation_id, causation_id, actor_id, data
+         FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+        position,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// One Postgres transaction of appends, for fixtures and tools (services commit through
@@ -135,26 +137,27 @@ impl UnitOfWork {
         let mut stored = Vec::with_capacity(events.len());
         let occurred_at = Utc::now();
         for (offset, event) in events.iter().enumerate() {
-            let sql = format!(
+            let result = sqlx::query_as!(
+                EventEnvelope,
                 "INSERT INTO events (id, stream_type, stream_id, stream_version, event_type, schema_version,
                                      data, occurred_at, correlation_id, causation_id, actor_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 RETURNING {ENVELOPE_COLUMNS}"
-            );
-            let result = sqlx::query_as::<_, EventEnvelope>(&sql)
-                .bind(Uuid::now_v7())
-                .bind(E::STREAM_TYPE)
-                .bind(stream_id)
-                .bind(expected_version + offset as i64 + 1)
-                .bind(event.event_type())
-                .bind(event.schema_version())
-                .bind(event.to_data())
-                .bind(occurred_at)
-                .bind(&metadata.correlation_id)
-                .bind(&metadata.causation_id)
-                .bind(metadata.actor_id)
-                .fetch_one(&mut *self.tx)
-                .await;
+                 RETURNING id, event_type, schema_version, stream_type, stream_id, stream_version,
+                           position, occurred_at, correlation_id, causation_id, actor_id, data",
+                Uuid::now_v7(),
+                E::STREAM_TYPE,
+                stream_id,
+                expected_version + offset as i64 + 1,
+                event.event_type(),
+                event.schema_version(),
+                event.to_data(),
+                occurred_at,
+                metadata.correlation_id.as_deref(),
+                metadata.causation_id.as_deref(),
+                metadata.actor_id
+            )
+            .fetch_one(&mut *self.tx)
+            .await;
             let envelope = match result {
                 Ok(envelope) => envelope,
                 Err(e) if StoreError::violated_constraint(&e) == Some("events_stream_version_key") => {
@@ -165,8 +168,7 @@ impl UnitOfWork {
                 }
                 Err(e) => return Err(e.into()),
             };
-            sqlx::query("INSERT INTO outbox (position) VALUES ($1)")
-                .bind(envelope.position)
+            sqlx::query!("INSERT INTO outbox (position) VALUES ($1)", envelope.position)
                 .execute(&mut *self.tx)
                 .await?;
             stored.push(envelope);
@@ -179,10 +181,12 @@ impl UnitOfWork {
     /// advisory lock). Take locks in a consistent order (e.g. sorted ids) when a unit of
     /// work writes several streams, so that concurrent units cannot deadlock.
     pub async fn lock_stream(&mut self, stream_id: Uuid) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7301))")
-            .bind(stream_id)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7301))",
+            stream_id.to_string()
+        )
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -194,10 +198,7 @@ impl UnitOfWork {
         initial: S,
         evolve: impl Fn(S, &E) -> S,
     ) -> Result<(S, i64), StoreError> {
-        let rows = sqlx::query_as::<_, EventEnvelope>(LOAD_STREAM)
-            .bind(stream_id)
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = load_stream!(stream_id).fetch_all(&mut *self.tx).await?;
         fold(rows, initial, evolve)
     }
 

@@ -384,14 +384,14 @@ async fn write_unit(
     now: DateTime<Utc>,
 ) -> Result<Vec<EventEnvelope>, StoreError> {
     for claim in &commit.claims {
-        let result = sqlx::query(
+        let result = sqlx::query!(
             "INSERT INTO unique_claims (kind, value, owner_id) VALUES ($1, $2, $3)
              ON CONFLICT (kind, value) DO UPDATE SET kind = EXCLUDED.kind
              WHERE unique_claims.owner_id = EXCLUDED.owner_id",
+            claim.kind,
+            &claim.value,
+            claim.owner_id
         )
-        .bind(claim.kind)
-        .bind(&claim.value)
-        .bind(claim.owner_id)
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() == 0 {
@@ -405,28 +405,30 @@ async fn write_unit(
         .pop()
         .unwrap_or(Ok(Vec::new()))?;
     for (kind, owner_id) in &commit.releases {
-        sqlx::query("DELETE FROM unique_claims WHERE kind = $1 AND owner_id = $2")
-            .bind(kind)
-            .bind(owner_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM unique_claims WHERE kind = $1 AND owner_id = $2",
+            kind,
+            owner_id
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     for hook in std::mem::take(&mut commit.hooks) {
         hook(&mut *tx).await?;
     }
     if let Some(answer) = commit.idempotency.take() {
         let record = answer(&envelopes);
-        let result = sqlx::query(
+        let result = sqlx::query!(
             "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body, etag, location)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            &record.scope,
+            &record.key,
+            &record.request_hash,
+            record.status_code,
+            &record.body,
+            record.etag.as_deref(),
+            record.location.as_deref()
         )
-        .bind(&record.scope)
-        .bind(&record.key)
-        .bind(&record.request_hash)
-        .bind(record.status_code)
-        .bind(&record.body)
-        .bind(&record.etag)
-        .bind(&record.location)
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() == 0 {
@@ -486,7 +488,7 @@ async fn append(
     if owners.is_empty() {
         return Ok(commits.iter().map(|_| Ok(Vec::new())).collect());
     }
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int8[], $5::text[], $6::int4[],
                                   $7::jsonb[], $8::text[], $9::text[], $10::uuid[])
@@ -505,22 +507,22 @@ async fn append(
          ), queued AS (
              INSERT INTO outbox (position) SELECT position FROM inserted
          )
-         SELECT id, position FROM inserted",
+         SELECT id AS \"id!\", position AS \"position!\" FROM inserted",
+        &columns.id,
+        &columns.stream_type as &[&str],
+        &columns.stream_id,
+        &columns.stream_version,
+        &columns.event_type as &[&str],
+        &columns.schema_version,
+        &columns.data,
+        &columns.correlation_id as &[Option<String>],
+        &columns.causation_id as &[Option<String>],
+        &columns.actor_id as &[Option<Uuid>],
+        now
     )
-    .bind(&columns.id)
-    .bind(&columns.stream_type)
-    .bind(&columns.stream_id)
-    .bind(&columns.stream_version)
-    .bind(&columns.event_type)
-    .bind(&columns.schema_version)
-    .bind(&columns.data)
-    .bind(&columns.correlation_id)
-    .bind(&columns.causation_id)
-    .bind(&columns.actor_id)
-    .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    let positions: HashMap<Uuid, i64> = rows.into_iter().collect();
+    let positions: HashMap<Uuid, i64> = rows.into_iter().map(|r| (r.id, r.position)).collect();
     let mut results: Vec<Result<Vec<EventEnvelope>, StoreError>> = commits
         .iter()
         .map(|c| Ok(Vec::with_capacity(c.event_count())))
@@ -563,12 +565,10 @@ async fn append(
         }
     }
     if !orphans.is_empty() {
-        sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
-            .bind(&orphans)
+        sqlx::query!("DELETE FROM outbox WHERE position = ANY($1)", &orphans)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM events WHERE position = ANY($1)")
-            .bind(&orphans)
+        sqlx::query!("DELETE FROM events WHERE position = ANY($1)", &orphans)
             .execute(&mut *tx)
             .await?;
     }
