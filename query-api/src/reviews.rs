@@ -4,7 +4,6 @@
 //! SQL and its handler live here together: the pagination machinery is shared.
 
 use crate::cursor::CursorScope;
-use crate::openapi::{ErrorResponse, ListMeta};
 use crate::pagination::sql::{fetch_window, push_after, push_order_by};
 use crate::pagination::{Listing, Paging, Position, SortKey, SortOrder, Window};
 use crate::state::AppState;
@@ -183,15 +182,6 @@ pub async fn list_reviews(
     .await
 }
 
-/// A page of reviews (the OpenAPI shape).
-#[derive(Serialize, ToSchema)]
-pub struct ReviewListResponse {
-    /// The reviews on this page.
-    pub data: Vec<ReviewView>,
-    /// Request and pagination metadata.
-    pub meta: ListMeta,
-}
-
 /// The review routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_product_reviews))
@@ -205,8 +195,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     tag = "reviews",
     params(("id" = Uuid, Path, description = "Product id"), ListReviewsParams),
     responses(
-        (status = 200, description = "A page of reviews", body = ReviewListResponse),
-        (status = 400, description = "`id` is not a UUID, or a parameter is unknown, malformed or out of range", body = ErrorResponse),
+        (status = 200, description = "A page of reviews", body = web::ListEnvelope<ReviewView>),
+        (status = 400, description = "`id` is not a UUID, or a parameter is unknown, malformed or out of range", body = web::ErrorEnvelope),
     )
 )]
 pub async fn list_product_reviews(

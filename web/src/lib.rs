@@ -26,6 +26,8 @@ pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use health::{Readiness, health_routes};
 pub use middleware::harden;
-pub use schemas::{Envelope, ErrorBody, ErrorEnvelope, Meta, PageMeta, PagedEnvelope};
+pub use schemas::{
+    Envelope, ErrorBody, ErrorEnvelope, ListEnvelope, ListMeta, Meta, PageMeta, PagedEnvelope, Pagination,
+};
 pub use server::serve;
 pub use settings::{ConnectionLimits, HttpSettings};

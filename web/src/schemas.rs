@@ -1,9 +1,10 @@
 //! The envelopes as OpenAPI schemas, for `#[utoipa::path]` responses: `body =
-//! web::Envelope<T>` for one item, `web::PagedEnvelope<T>` for a page, `web::ErrorEnvelope`
-//! for every error. They mirror what [`crate::ApiResponse`] and [`crate::ApiError`] write, so a
+//! web::Envelope<T>` for one item, `web::PagedEnvelope<T>` for a page in page mode,
+//! `web::ListEnvelope<T>` for a list answering in page or cursor mode, `web::ErrorEnvelope`
+//! for every error. Generic over the item, so no service writes an envelope per type. They mirror what [`crate::ApiResponse`] and [`crate::ApiError`] write, so a
 //! document built from them matches the wire (the fuzz step of `./dev test` checks it).
 
-use crate::{FieldError, PagePage};
+use crate::{CursorPage, FieldError, PagePage};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -41,6 +42,35 @@ pub struct PagedEnvelope<T: ToSchema> {
     pub data: Vec<T>,
     /// Request and pagination metadata.
     pub meta: PageMeta,
+}
+
+/// `meta.pagination` of a list: page mode or cursor mode, by the request's parameters.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Pagination {
+    /// `?page=&perPage=`.
+    Page(PagePage),
+    /// `?cursor=&limit=`.
+    Cursor(CursorPage),
+}
+
+/// `meta` of a list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    /// The request id.
+    pub request_id: String,
+    /// Where this page stands.
+    pub pagination: Pagination,
+}
+
+/// A list in page or cursor mode.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListEnvelope<T: ToSchema> {
+    /// The items of this page, in the list's order.
+    pub data: Vec<T>,
+    /// Request and pagination metadata.
+    pub meta: ListMeta,
 }
 
 /// The error object.

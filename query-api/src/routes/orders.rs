@@ -2,7 +2,7 @@
 //! or an administrator.
 
 use super::versioned;
-use crate::openapi::{ErrorResponse, OrderListResponse, OrderResponse};
+use crate::orders::OrderView;
 use crate::orders::{self, ListOrdersParams};
 use crate::state::AppState;
 use axum::extract::State;
@@ -33,10 +33,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id"), ListOrdersParams),
     responses(
-        (status = 200, description = "A page of orders", body = OrderListResponse),
-        (status = 400, description = "`id` is not a UUID, or a parameter is unknown, malformed or out of range", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
-        (status = 403, description = "Neither that user nor an administrator", body = ErrorResponse),
+        (status = 200, description = "A page of orders", body = web::ListEnvelope<OrderView>),
+        (status = 400, description = "`id` is not a UUID, or a parameter is unknown, malformed or out of range", body = web::ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = web::ErrorEnvelope),
+        (status = 403, description = "Neither that user nor an administrator", body = web::ErrorEnvelope),
     )
 )]
 pub async fn list_user_orders(
@@ -65,12 +65,12 @@ pub async fn list_user_orders(
         ("If-None-Match" = Option<String>, Header, description = "ETag of a copy the client holds"),
     ),
     responses(
-        (status = 200, description = "The order", body = OrderResponse,
+        (status = 200, description = "The order", body = web::Envelope<OrderView>,
             headers(("ETag" = String, description = "Quoted stream version"))),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "`id` is not a UUID", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
-        (status = 404, description = "Unknown order, or another user's (for non-administrators)", body = ErrorResponse),
+        (status = 400, description = "`id` is not a UUID", body = web::ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = web::ErrorEnvelope),
+        (status = 404, description = "Unknown order, or another user's (for non-administrators)", body = web::ErrorEnvelope),
     )
 )]
 pub async fn get_order(

@@ -2,8 +2,8 @@
 //! the public catalogue, readable without a token.
 
 use super::versioned;
-use crate::openapi::{ErrorResponse, ProductListResponse, ProductResponse, TopProductsResponse};
 use crate::products::{self, ListProductsParams, TopProductsParams};
+use crate::products::{ProductView, TopProduct};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -33,8 +33,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     tag = "products",
     params(ListProductsParams),
     responses(
-        (status = 200, description = "A page of products", body = ProductListResponse),
-        (status = 400, description = "A parameter is unknown, malformed or out of range", body = ErrorResponse),
+        (status = 200, description = "A page of products", body = web::ListEnvelope<ProductView>),
+        (status = 400, description = "A parameter is unknown, malformed or out of range", body = web::ErrorEnvelope),
     )
 )]
 pub async fn list_products(
@@ -57,8 +57,8 @@ pub async fn list_products(
     tag = "products",
     params(TopProductsParams),
     responses(
-        (status = 200, description = "The best sellers", body = TopProductsResponse),
-        (status = 400, description = "`limit` is malformed or out of range, or a parameter is unknown", body = ErrorResponse),
+        (status = 200, description = "The best sellers", body = web::Envelope<Vec<TopProduct>>),
+        (status = 400, description = "`limit` is malformed or out of range, or a parameter is unknown", body = web::ErrorEnvelope),
     )
 )]
 pub async fn top_products(
@@ -80,11 +80,11 @@ pub async fn top_products(
         ("If-None-Match" = Option<String>, Header, description = "ETag of a copy the client holds"),
     ),
     responses(
-        (status = 200, description = "The product", body = ProductResponse,
+        (status = 200, description = "The product", body = web::Envelope<ProductView>,
             headers(("ETag" = String, description = "Quoted stream version"))),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "`id` is not a UUID", body = ErrorResponse),
-        (status = 404, description = "Unknown product", body = ErrorResponse),
+        (status = 400, description = "`id` is not a UUID", body = web::ErrorEnvelope),
+        (status = 404, description = "Unknown product", body = web::ErrorEnvelope),
     )
 )]
 pub async fn get_product(

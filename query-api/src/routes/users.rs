@@ -2,11 +2,11 @@
 
 use super::versioned;
 use crate::listing::{self, ListUsersParams};
-use crate::openapi::{ErrorResponse, UserListResponse, UserResponse};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use readmodels::users::UserView;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -31,11 +31,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = [])),
     params(("If-None-Match" = Option<String>, Header, description = "ETag of a copy the client holds")),
     responses(
-        (status = 200, description = "The caller", body = UserResponse,
+        (status = 200, description = "The caller", body = web::Envelope<UserView>,
             headers(("ETag" = String, description = "Quoted stream version"))),
         (status = 304, description = "The client's copy is current"),
-        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
-        (status = 404, description = "The caller's user is not (or no longer) there", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid token", body = web::ErrorEnvelope),
+        (status = 404, description = "The caller's user is not (or no longer) there", body = web::ErrorEnvelope),
     )
 )]
 pub async fn me(
@@ -57,13 +57,13 @@ pub async fn me(
         ("If-None-Match" = Option<String>, Header, description = "ETag of a copy the client holds"),
     ),
     responses(
-        (status = 200, description = "The user", body = UserResponse,
+        (status = 200, description = "The user", body = web::Envelope<UserView>,
             headers(("ETag" = String, description = "Quoted stream version"))),
         (status = 304, description = "The client's copy is current"),
-        (status = 400, description = "`id` is not a UUID", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorResponse),
-        (status = 403, description = "Neither that user nor a current administrator", body = ErrorResponse),
-        (status = 404, description = "Unknown or deleted user", body = ErrorResponse),
+        (status = 400, description = "`id` is not a UUID", body = web::ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = web::ErrorEnvelope),
+        (status = 403, description = "Neither that user nor a current administrator", body = web::ErrorEnvelope),
+        (status = 404, description = "Unknown or deleted user", body = web::ErrorEnvelope),
     )
 )]
 pub async fn get_user(
@@ -85,10 +85,10 @@ pub async fn get_user(
     security(("bearer" = [])),
     params(ListUsersParams),
     responses(
-        (status = 200, description = "A page of users", body = UserListResponse),
-        (status = 400, description = "A parameter is unknown, malformed or out of range", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid token, or the caller's account is gone", body = ErrorResponse),
-        (status = 403, description = "Not a current administrator", body = ErrorResponse),
+        (status = 200, description = "A page of users", body = web::ListEnvelope<UserView>),
+        (status = 400, description = "A parameter is unknown, malformed or out of range", body = web::ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token, or the caller's account is gone", body = web::ErrorEnvelope),
+        (status = 403, description = "Not a current administrator", body = web::ErrorEnvelope),
     )
 )]
 pub async fn list_users(

@@ -133,21 +133,50 @@ async fn the_openapi_document_describes_every_endpoint_and_docs_are_served() {
     assert!(document["paths"]["/api/v1/orders/{id}"]["get"]["security"].is_array());
     for schema in [
         "UserView",
-        "UserResponse",
-        "UserListResponse",
-        "ErrorResponse",
+        "ErrorEnvelope",
         "ProductView",
-        "ProductResponse",
-        "ProductListResponse",
         "TopProduct",
-        "TopProductsResponse",
         "OrderView",
         "OrderLineView",
-        "OrderResponse",
-        "OrderListResponse",
+        "ReviewView",
+        "ListMeta",
+        "Pagination",
     ] {
         assert!(document["components"]["schemas"][schema].is_object(), "{schema}");
     }
+    // The envelopes come from the generic web::Envelope / web::ListEnvelope: `data` is the
+    // item (or a list of items), `meta` the request's (and the list's) metadata.
+    let resolve = |schema: &Value| match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            document["components"]["schemas"][name].clone()
+        }
+        None => schema.clone(),
+    };
+    let ok = |path: &str| {
+        resolve(&document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"])
+    };
+    let component = |name: &str| document["components"]["schemas"][name].clone();
+    let item = ok("/api/v1/users/{id}");
+    assert_eq!(item["properties"]["data"], component("UserView"), "{item}");
+    assert_eq!(
+        item["properties"]["meta"]["$ref"], "#/components/schemas/Meta",
+        "{item}"
+    );
+    let list = ok("/api/v1/products/{id}/reviews");
+    assert_eq!(list["properties"]["data"]["type"], "array", "{list}");
+    assert_eq!(
+        list["properties"]["data"]["items"],
+        component("ReviewView"),
+        "{list}"
+    );
+    assert_eq!(
+        list["properties"]["meta"]["$ref"], "#/components/schemas/ListMeta",
+        "{list}"
+    );
+    let error = &document["paths"]["/api/v1/orders/{id}"]["get"]["responses"]["404"]["content"]["application/json"]
+        ["schema"];
+    assert_eq!(error["$ref"], "#/components/schemas/ErrorEnvelope", "{error}");
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 
     let docs = app.get("/docs/", None).await;
