@@ -6,46 +6,14 @@ use crate::consumer::{Delivered, LiveProjection};
 use crate::model::ReadModel;
 use crate::registry::Services;
 use crate::store;
-use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::review::ReviewEvent;
 use eventstore::EventEnvelope;
+use readmodels::reviews::ROW_COLUMNS as COLUMNS;
+pub use readmodels::reviews::ReviewRow;
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// A review as stored in `reviews_view`.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReviewRow {
-    /// Review id (the stream id).
-    pub id: Uuid,
-    /// The product.
-    pub product_id: Uuid,
-    /// The author.
-    pub author_id: Uuid,
-    /// 1 to 5.
-    pub rating: i16,
-    /// Free text.
-    pub comment: Option<String>,
-    /// Deleted: kept so that a replayed event cannot bring it back.
-    pub deleted: bool,
-    /// Stream version of the last event applied: the checkpoint of this review.
-    pub version: i64,
-    /// When it was written.
-    pub created_at: DateTime<Utc>,
-    /// When the last applied event occurred.
-    pub updated_at: DateTime<Utc>,
-}
-
-const COLUMNS: &str = "id, product_id, author_id, rating, comment, deleted, version, created_at, updated_at";
-
-impl ReviewRow {
-    /// What the row adds to its product's statistics: (live reviews, rating sum, events).
-    fn counted(&self) -> (i64, i64, i64) {
-        let live = i64::from(!self.deleted);
-        (live, live * i64::from(self.rating), self.version)
-    }
-}
 
 /// Applies the next event of a review's stream. An event this code cannot read advances
 /// the version only, and is logged.

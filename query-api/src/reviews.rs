@@ -8,7 +8,8 @@ use crate::pagination::sql::{fetch_window, push_after, push_order_by};
 use crate::pagination::{Listing, Paging, Position, SortKey, SortOrder, Window};
 use crate::state::AppState;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use readmodels::reviews::REVIEW_COLUMNS;
+pub use readmodels::reviews::ReviewView;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use utoipa::ToSchema;
@@ -16,32 +17,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, FieldError};
-
-/// One review as readers see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewView {
-    /// Review id.
-    pub id: Uuid,
-    /// The product.
-    pub product_id: Uuid,
-    /// The author.
-    #[sqlx(rename = "author_id")]
-    pub user_id: Uuid,
-    /// 1 to 5.
-    pub rating: i16,
-    /// Free text, or `null`.
-    pub comment: Option<String>,
-    /// Stream version this view reflects.
-    pub version: i64,
-    /// When it was written.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Columns of `reviews_view` in [`ReviewView`] order.
-const REVIEW_COLUMNS: &str = "id, product_id, author_id, rating, comment, version, created_at, updated_at";
 
 /// Sort fields of the review list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

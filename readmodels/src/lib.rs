@@ -1,5 +1,9 @@
-//! The read models shared by their writer (projector) and their readers (query-api):
-//! row and document shapes, and the Redis encoding with its version guard.
+//! The read models shared by their writer (projector) and their readers (query-api), one
+//! module per aggregate: the table rows as the projector writes them, the shapes readers
+//! get, their column lists, and (users) the Redis encoding with its version guard.
 
+pub mod orders;
+pub mod products;
+pub mod reviews;
 pub mod top;
 pub mod users;

@@ -36,6 +36,48 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A user as stored in `users_view`, tombstones included.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRow {
+    /// User id (the stream id).
+    pub id: Uuid,
+    /// Email address; `None` once deleted.
+    pub email: Option<String>,
+    /// Display name; `None` once deleted.
+    pub name: Option<String>,
+    /// `user` or `admin`.
+    pub role: String,
+    /// Stream version of the last event applied: the projection's checkpoint for this user.
+    pub version: i64,
+    /// When the user registered.
+    pub created_at: DateTime<Utc>,
+    /// When the last applied event occurred.
+    pub updated_at: DateTime<Utc>,
+    /// When the user was deleted; a deleted row never changes its fields again.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Columns of `users_view` in [`UserRow`] order.
+pub const ROW_COLUMNS: &str = "id, email, name, role, version, created_at, updated_at, deleted_at";
+
+impl UserRow {
+    /// The document readers see, `None` for a deleted user.
+    pub fn view(&self) -> Option<UserView> {
+        if self.deleted_at.is_some() {
+            return None;
+        }
+        Some(UserView {
+            id: self.id,
+            email: self.email.clone()?,
+            name: self.name.clone()?,
+            role: self.role.clone(),
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
 /// Columns of `users_view` in [`UserView`] order.
 pub const USER_COLUMNS: &str = "id, email, name, role, version, created_at, updated_at";
 

@@ -2,48 +2,13 @@
 //! the live projection and the rebuild.
 
 use crate::store;
-use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::product::ProductEvent;
 use eventstore::EventEnvelope;
-use uuid::Uuid;
-
-/// A product as stored in `products_view`.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ProductRow {
-    /// Product id (the stream id).
-    pub id: Uuid,
-    /// SKU, upper case.
-    pub sku: String,
-    /// Name.
-    pub name: String,
-    /// Description (may be empty).
-    pub description: String,
-    /// Price in minor units.
-    pub price_cents: i64,
-    /// ISO 4217 currency.
-    pub currency: String,
-    /// Units in stock after the last applied event.
-    pub stock: i64,
-    /// Whether it can no longer be ordered.
-    pub retired: bool,
-    /// Units in placed (not cancelled) orders. Maintained by the orders projection in
-    /// Postgres, never by this fold: the value here is what was read or computed in SQL.
-    pub units_sold: i64,
-    /// Stream version of the last event applied: the projection's checkpoint for this product.
-    pub version: i64,
-    /// When the product was created.
-    pub created_at: DateTime<Utc>,
-    /// When the last applied event occurred.
-    pub updated_at: DateTime<Utc>,
-}
+pub use readmodels::products::{ProductRow, ROW_COLUMNS};
 
 /// The stream type this projection reads.
 pub const STREAM_TYPE: &str = ProductEvent::STREAM_TYPE;
-
-/// Columns of `products_view` in [`ProductRow`] order.
-pub const ROW_COLUMNS: &str = "id, sku, name, description, price_cents, currency, stock, retired, \
-     units_sold, version, created_at, updated_at";
 
 /// Applies the next event of a product's stream (its version must be the row's + 1; the
 /// caller checks). An event this code cannot read advances the version only, and is logged.
@@ -139,6 +104,7 @@ mod tests {
     use super::*;
     use crate::test_support::envelope;
     use serde_json::json;
+    use uuid::Uuid;
 
     fn created() -> EventEnvelope {
         envelope(

@@ -8,82 +8,12 @@ pub mod top;
 
 use crate::cursor::CursorScope;
 use crate::pagination::{SortKey, SortOrder, Window};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
-use uuid::Uuid;
 
 pub use params::{ListProductsParams, TopProductsParams};
+pub use readmodels::products::{PRODUCT_COLUMNS, PRODUCT_SOURCE, ProductView, find_product};
 pub use sql::list_products;
 pub use top::{BestSellers, TopProduct};
-
-/// A product as readers see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ProductView {
-    /// Product id.
-    pub id: Uuid,
-    /// Stock keeping unit (upper case).
-    pub sku: String,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Price in minor units of `currency`.
-    pub price_cents: i64,
-    /// ISO 4217 currency code.
-    pub currency: String,
-    /// Units in stock.
-    pub stock: i64,
-    /// No longer orderable (and no longer listed); still readable by id.
-    pub retired: bool,
-    /// Stream version this view reflects (also the `ETag`).
-    pub version: i64,
-    /// When the product was created.
-    pub created_at: DateTime<Utc>,
-    /// When the product last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Live reviews of the product.
-    pub review_count: i64,
-    /// Their mean rating, rounded to two decimals; `null` when there is none.
-    pub average_rating: Option<f64>,
-    /// Review events applied to the product's statistics: changes `reviewCount` and
-    /// `averageRating` without changing `version`, so it is part of the `ETag`.
-    #[serde(skip)]
-    pub reviews_version: i64,
-}
-
-impl ProductView {
-    /// The `ETag` value: the stream version, followed by `.<reviews version>` once the
-    /// product has been reviewed (the command API's `If-Match` reads the part before the dot).
-    pub fn etag(&self) -> String {
-        if self.reviews_version == 0 {
-            self.version.to_string()
-        } else {
-            format!("{}.{}", self.version, self.reviews_version)
-        }
-    }
-}
-
-/// Columns of `products_view` and its review statistics in [`ProductView`] order.
-pub const PRODUCT_COLUMNS: &str = "id, sku, name, description, price_cents, currency, stock, retired, products_view.version, \
-     created_at, updated_at, coalesce(stats.review_count, 0) AS review_count, \
-     CASE WHEN stats.review_count > 0 \
-          THEN round(stats.rating_sum::numeric / stats.review_count, 2)::float8 END AS average_rating, \
-     coalesce(stats.version, 0) AS reviews_version";
-
-/// The product read model with its review statistics.
-pub const PRODUCT_SOURCE: &str =
-    "products_view LEFT JOIN product_review_stats stats ON stats.product_id = products_view.id";
-
-/// The product with this id, retired or not; `None` when unknown.
-pub async fn find_product(pool: &PgPool, id: Uuid) -> Result<Option<ProductView>, sqlx::Error> {
-    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM {PRODUCT_SOURCE} WHERE id = $1");
-    sqlx::query_as::<_, ProductView>(&sql)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-}
 
 /// Whitelisted sort fields of the product list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
