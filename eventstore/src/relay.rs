@@ -35,10 +35,12 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 /// How long the relay waits after a failed pass (or while the stream is unreachable).
 pub const RETRY: Policy = Policy::new(Duration::from_millis(100), Duration::from_secs(5));
 
-/// Publishes outbox rows to JetStream in batches.
-/// How long a woken relay waits for more commits before its pass.
+/// How long a woken relay waits for more commits before its pass, when its last pass
+/// carried more than one event (commits are arriving together); after a pass of one, a
+/// wake-up publishes at once, so a lone command is not kept waiting.
 pub const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// Publishes outbox rows to JetStream in batches.
 pub struct OutboxRelay {
     pool: PgPool,
     jetstream: jetstream::Context,
@@ -120,14 +122,16 @@ impl OutboxRelay {
                 Ok(pass) if pass.locked == self.batch_size => backoff.reset(),
                 // The outbox was drained when this pass locked it. A commit since then
                 // left a permit in `appended`, so the wait ends at once for it.
-                Ok(_) => {
+                Ok(pass) => {
                     backoff.reset();
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = self.appended.notified() => {
-                            // Let the commits arriving with this one gather, so that one
-                            // pass (one lock, one delete) carries them all.
-                            tokio::time::sleep(LINGER).await;
+                            // Under load, let the commits arriving with this one gather,
+                            // so that one pass (one lock, one delete) carries them all.
+                            if pass.locked > 1 {
+                                tokio::time::sleep(LINGER).await;
+                            }
                         }
                         _ = tokio::time::sleep(self.poll_interval) => {}
                     }
@@ -167,6 +171,7 @@ impl OutboxRelay {
             return Ok(Pass::default());
         }
         let locked = rows.len();
+        let oldest = rows[0].occurred_at;
         let published = pipeline::publish_all(
             rows,
             self.max_in_flight,
@@ -180,6 +185,11 @@ impl OutboxRelay {
                 .await?;
         }
         tx.commit().await?;
+        tracing::debug!(
+            published = published.acked.len(),
+            lag_ms = (chrono::Utc::now() - oldest).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+            "outbox pass committed"
+        );
         Ok(Pass {
             locked,
             published: published.acked.len(),

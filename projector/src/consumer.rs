@@ -283,6 +283,14 @@ impl<P: LiveProjection> Consumer<P> {
         if !delivered.is_empty() {
             self.projection.after_commit(&delivered).await;
         }
+        if let Some(oldest) = envelopes.iter().map(|e| e.occurred_at).min() {
+            tracing::debug!(
+                projection = P::NAME,
+                batch.size = envelopes.len(),
+                lag_ms = (chrono::Utc::now() - oldest).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+                "batch projected"
+            );
+        }
         let mut failed = false;
         for ((message, envelope), result) in messages.iter().zip(envelopes).zip(&results) {
             match result {
