@@ -204,6 +204,24 @@ pub async fn run(
     ));
     report.note_opt(health.error_note("query API /health/live"));
 
+    progress("reads: 20-row pages of users (an administrator's list)");
+    let admin = users::sign_in(command, &services::admin_email(scratch)).await?;
+    let pages = users::pages(query, &admin, 10, false, concurrency, window).await?;
+    report.row(ratio_row(
+        format!("20-row pages of users, page mode with the total, {concurrency} in flight"),
+        pages.per_second(),
+        bare.per_second(),
+        0.25,
+    ));
+    report.note_opt(pages.error_note("pages"));
+    let cursor_pages = users::pages(query, &admin, 1, true, concurrency, window).await?;
+    report.row(diagnostic_row(
+        format!("20-row first pages in cursor mode (no total), {concurrency} in flight"),
+        cursor_pages.per_second(),
+        bare.per_second(),
+    ));
+    report.note_opt(cursor_pages.error_note("cursor pages"));
+
     progress("visibility: rename every 10 ms, poll the query API");
     let seen = visibility::measure(command, query, &people, window).await?;
     let p99 = seen.latencies.percentile(99.0);

@@ -43,8 +43,13 @@ where
     Running { base, token, task }
 }
 
+/// The bootstrap administrator of a run (reads the user list).
+pub fn admin_email(scratch: &Scratch) -> String {
+    format!("bench-admin-{}@example.com", scratch.infra.redis_prefix)
+}
+
 /// The command API with production defaults, no auth rate limit, argon2 bounded by
-/// `argon2_max_concurrency`.
+/// `argon2_max_concurrency`, and a bootstrap administrator ([`admin_email`]).
 pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> anyhow::Result<Running> {
     let settings = command_api::Settings {
         infra: scratch.infra.clone(),
@@ -57,7 +62,11 @@ pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> an
         private_key_file: None,
         auth_rate_limit_per_minute: 0,
         trust_forwarded_for: false,
-        admin: None,
+        admin: Some(command_api::AdminAccount {
+            email: admin_email(scratch),
+            password: crate::users::PASSWORD.into(),
+            name: "Bench Admin".into(),
+        }),
         argon2_max_concurrency,
         database_max_connections: 20,
         outbox_relay: true,

@@ -122,6 +122,49 @@ pub async fn reads(
     .await)
 }
 
+/// An access token of the account `email` (with [`PASSWORD`]).
+pub async fn sign_in(api: &Running, email: &str) -> anyhow::Result<String> {
+    let client = http_client(1)?;
+    let tokens = post(
+        &client,
+        &api.url("/api/v1/auth/login"),
+        json!({"email": email, "password": PASSWORD}),
+        200,
+    )
+    .await?;
+    Ok(tokens["data"]["accessToken"]
+        .as_str()
+        .context("login answered without an access token")?
+        .to_owned())
+}
+
+/// Concurrent `GET /api/v1/users?...` 20-row pages by an administrator: page mode
+/// (`page`, `perPage`, with the total) over the first `pages` pages, or cursor mode
+/// (`limit`, the first page).
+pub async fn pages(
+    api: &Running,
+    admin_token: &str,
+    pages: u64,
+    cursor_mode: bool,
+    concurrency: usize,
+    window: Duration,
+) -> anyhow::Result<Throughput> {
+    let client = http_client(concurrency)?;
+    let base = api.base.clone();
+    let token: Arc<str> = admin_token.into();
+    Ok(closed_loop(concurrency, window, move |worker, iteration| {
+        let page = (worker as u64 + iteration) % pages.max(1) + 1;
+        let url = if cursor_mode {
+            format!("{base}/api/v1/users?limit=20")
+        } else {
+            format!("{base}/api/v1/users?page={page}&perPage=20")
+        };
+        let request = client.get(url).bearer_auth(&*token);
+        async move { expect_status(request, 200).await }
+    })
+    .await)
+}
+
 /// The user as the query API answers it (`None` while it is not there yet).
 pub async fn read_user(client: &reqwest::Client, base: &str, user: &BenchUser) -> Option<Value> {
     let response = client

@@ -156,22 +156,36 @@ impl OutboxRelay {
     }
 
     async fn pass(&self) -> Result<Pass, RelayError> {
+        let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
+        // Two statements, not one join: after a burst the outbox's statistics still count
+        // the rows since deleted, and the planner then merge-joined the whole `events`
+        // index for a handful of rows (16-27 ms a pass under load). Positions by the
+        // outbox's own index, then their events by primary key.
+        let positions = sqlx::query_scalar!(
+            "SELECT position FROM outbox ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED",
+            i64::try_from(self.batch_size).unwrap_or(i64::MAX)
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if positions.is_empty() {
+            return Ok(Pass::default());
+        }
         let rows = sqlx::query_as!(
             EventEnvelope,
-            "SELECT e.id, e.event_type, e.schema_version, e.stream_type, e.stream_id, e.stream_version,
-                    e.position, e.occurred_at, e.correlation_id, e.causation_id, e.actor_id, e.data
-             FROM outbox o JOIN events e ON e.position = o.position
-             ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED",
-            i64::try_from(self.batch_size).unwrap_or(i64::MAX)
+            "SELECT id, event_type, schema_version, stream_type, stream_id, stream_version,
+                    position, occurred_at, correlation_id, causation_id, actor_id, data
+             FROM events WHERE position = ANY($1) ORDER BY position",
+            &positions
         )
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
             return Ok(Pass::default());
         }
-        let locked = rows.len();
+        let locked = positions.len();
         let oldest = rows[0].occurred_at;
+        let selected = started.elapsed();
         let published = pipeline::publish_all(
             rows,
             self.max_in_flight,
@@ -179,6 +193,7 @@ impl OutboxRelay {
             |event| self.send(event),
         )
         .await;
+        let sent = started.elapsed();
         if !published.acked.is_empty() {
             sqlx::query!("DELETE FROM outbox WHERE position = ANY($1)", &published.acked)
                 .execute(&mut *tx)
@@ -188,6 +203,9 @@ impl OutboxRelay {
         tracing::debug!(
             published = published.acked.len(),
             lag_ms = (chrono::Utc::now() - oldest).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+            select_ms = selected.as_secs_f64() * 1000.0,
+            publish_ms = (sent - selected).as_secs_f64() * 1000.0,
+            commit_ms = (started.elapsed() - sent).as_secs_f64() * 1000.0,
             "outbox pass committed"
         );
         Ok(Pass {
