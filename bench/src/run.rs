@@ -222,7 +222,11 @@ pub async fn run(
     ));
     report.note_opt(cursor_pages.error_note("cursor pages"));
 
-    progress("visibility: rename every 10 ms, poll the query API");
+    progress(&format!(
+        "visibility: {} renames/s, every {}th followed on the query API",
+        visibility::RATE,
+        visibility::SAMPLE_EVERY
+    ));
     let seen = visibility::measure(command, query, &people, window).await?;
     let p99 = seen.latencies.percentile(99.0);
     report.row(Row::info(
@@ -230,7 +234,7 @@ pub async fn run(
         millis(seen.latencies.percentile(50.0)),
     ));
     report.row(Row {
-        measurement: "command -> query visibility p99".into(),
+        measurement: format!("command -> query visibility p99 at {}/s", visibility::RATE),
         value: millis(p99),
         ceiling: "-".into(),
         ratio: None,
@@ -238,14 +242,17 @@ pub async fn run(
         verdict: Verdict::of(p99.is_some_and(|p| p < VISIBILITY_P99) && seen.failed == 0),
     });
     report.note(format!(
-        "visibility: {} samples, one rename per {} ms, polled every {} ms; max {}; {} failed or \
-         not visible within {} s",
+        "visibility: {} samples (one rename in {} followed) at {:.0} renames/s sent (target rate \
+         {}/s), polled every {} ms; max {}; {} not visible within {} s; {} renames refused",
         seen.latencies.len(),
-        visibility::INTERVAL.as_millis(),
+        visibility::SAMPLE_EVERY,
+        seen.sent_per_second,
+        visibility::RATE,
         visibility::POLL.as_millis(),
         millis(seen.latencies.max()),
         seen.failed,
-        visibility::GIVE_UP.as_secs()
+        visibility::GIVE_UP.as_secs(),
+        seen.refused
     ));
     if seen.failed > 0 {
         report.note(format!(

@@ -158,6 +158,7 @@ impl OutboxRelay {
     async fn pass(&self) -> Result<Pass, RelayError> {
         let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
+        let begun = started.elapsed();
         // Two statements, not one join: after a burst the outbox's statistics still count
         // the rows since deleted, and the planner then merge-joined the whole `events`
         // index for a handful of rows (16-27 ms a pass under load). Positions by the
@@ -171,6 +172,7 @@ impl OutboxRelay {
         if positions.is_empty() {
             return Ok(Pass::default());
         }
+        let locked_at = started.elapsed();
         let rows = sqlx::query_as!(
             EventEnvelope,
             "SELECT id, event_type, schema_version, stream_type, stream_id, stream_version,
@@ -203,6 +205,8 @@ impl OutboxRelay {
         tracing::debug!(
             published = published.acked.len(),
             lag_ms = (chrono::Utc::now() - oldest).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+            begin_ms = begun.as_secs_f64() * 1000.0,
+            lock_ms = (locked_at - begun).as_secs_f64() * 1000.0,
             select_ms = selected.as_secs_f64() * 1000.0,
             publish_ms = (sent - selected).as_secs_f64() * 1000.0,
             commit_ms = (started.elapsed() - sent).as_secs_f64() * 1000.0,
