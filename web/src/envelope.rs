@@ -4,13 +4,15 @@ use crate::context::current_request_id;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-/// A successful answer.
+/// A successful answer. `data` is serialised once, when the answer is made, and written
+/// into the envelope as it is (no intermediate JSON tree).
 #[derive(Debug)]
 pub struct ApiResponse {
     status: StatusCode,
-    data: Value,
+    data: Box<RawValue>,
     meta: Map<String, Value>,
     headers: HeaderMap,
 }
@@ -52,7 +54,7 @@ impl ApiResponse {
 
     /// Any status with `data`.
     pub fn with_status(status: StatusCode, data: impl Serialize) -> Self {
-        let data = serde_json::to_value(data).unwrap_or(Value::Null);
+        let data = serde_json::value::to_raw_value(&data).unwrap_or_else(|_| null());
         Self {
             status,
             data,
@@ -88,11 +90,6 @@ impl ApiResponse {
         self.status
     }
 
-    /// The `data` value.
-    pub fn data(&self) -> &Value {
-        &self.data
-    }
-
     /// The headers set so far.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
@@ -103,9 +100,24 @@ impl IntoResponse for ApiResponse {
     fn into_response(self) -> Response {
         let mut meta = self.meta;
         meta.insert("requestId".into(), Value::String(current_request_id()));
-        let body = json!({ "data": self.data, "meta": meta });
+        let body = Body {
+            data: &self.data,
+            meta: &meta,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().extend(self.headers);
         response
     }
+}
+
+/// The wire shape of a success answer.
+#[derive(Serialize)]
+struct Body<'a> {
+    data: &'a RawValue,
+    meta: &'a Map<String, Value>,
+}
+
+/// `null`, for data that cannot be serialised (a bug, not an input).
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("null is valid JSON"))
 }
