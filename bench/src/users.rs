@@ -44,17 +44,7 @@ pub async fn register(api: &Running, count: usize, run_suffix: &str) -> anyhow::
                     .as_str()
                     .and_then(|id| id.parse().ok())
                     .context("registration answered without an id")?;
-                let tokens = post(
-                    &client,
-                    &api.url("/api/v1/auth/login"),
-                    json!({"email": email, "password": PASSWORD}),
-                    200,
-                )
-                .await?;
-                let token = tokens["data"]["accessToken"]
-                    .as_str()
-                    .context("login answered without an access token")?
-                    .to_owned();
+                let token = login(&client, api, &email).await?;
                 Ok::<_, anyhow::Error>(BenchUser { id, email, token })
             }
         })
@@ -124,9 +114,12 @@ pub async fn reads(
 
 /// An access token of the account `email` (with [`PASSWORD`]).
 pub async fn sign_in(api: &Running, email: &str) -> anyhow::Result<String> {
-    let client = http_client(1)?;
+    login(&http_client(1)?, api, email).await
+}
+
+async fn login(client: &reqwest::Client, api: &Running, email: &str) -> anyhow::Result<String> {
     let tokens = post(
-        &client,
+        client,
         &api.url("/api/v1/auth/login"),
         json!({"email": email, "password": PASSWORD}),
         200,

@@ -43,6 +43,12 @@ impl EventEnvelope {
     }
 }
 
+/// Milliseconds from `occurred_at` (an event's commit) until now, for the lag the relay
+/// and the projector log.
+pub fn lag_ms(occurred_at: DateTime<Utc>) -> f64 {
+    (Utc::now() - occurred_at).num_microseconds().unwrap_or(0) as f64 / 1000.0
+}
+
 /// Who and what caused the events of one append.
 #[derive(Debug, Clone, Default)]
 pub struct EventMetadata {

@@ -17,7 +17,7 @@ mod stream;
 mod writer;
 
 pub use engine::{Attempts, CommandFailure, Engine, Expect, Loaded, change, version_after};
-pub use envelope::{EventEnvelope, EventMetadata};
+pub use envelope::{EventEnvelope, EventMetadata, lag_ms};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyRecord, find_idempotent};
 pub use relay::{OutboxRelay, RelayError};

@@ -198,7 +198,7 @@ impl OutboxRelay {
         tx.commit().await?;
         tracing::debug!(
             published = published.acked.len(),
-            lag_ms = (chrono::Utc::now() - oldest).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+            lag_ms = crate::envelope::lag_ms(oldest),
             begin_ms = begun.as_secs_f64() * 1000.0,
             select_ms = (selected - begun).as_secs_f64() * 1000.0,
             publish_ms = (sent - selected).as_secs_f64() * 1000.0,

@@ -287,7 +287,7 @@ impl<P: LiveProjection> Consumer<P> {
             tracing::debug!(
                 projection = P::NAME,
                 batch.size = envelopes.len(),
-                lag_ms = (chrono::Utc::now() - oldest).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+                lag_ms = eventstore::lag_ms(oldest),
                 "batch projected"
             );
         }
