@@ -33,10 +33,10 @@ use web::{Readiness, docs_routes, harden, health_routes};
 /// The complete HTTP service (API, health, docs) wrapped in the shared hardening.
 pub fn router(state: AppState) -> Router {
     let redis = state.redis.clone();
-    let readiness =
-        Readiness::new()
-            .postgres(state.pool.clone())
-            .check("redis", false, runtime::redis_check(redis));
+    let readiness = Readiness::new()
+        .postgres(state.pool.clone())
+        .check("redis", false, runtime::redis_check(redis))
+        .check("changes", false, runtime::changes_check(state.changes.clone()));
     let http = state.http.clone();
     // Each handler is registered once: its `#[utoipa::path]` puts it in the document.
     let (api, document) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::openapi())

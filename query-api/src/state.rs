@@ -1,5 +1,6 @@
 //! What every handler shares: the Postgres pool, the Redis handle, the token verifier,
-//! the cached user reads and the best-seller ranking. Cheap to clone (handles and `Arc`s only).
+//! the cached user reads, the page cache and the best-seller ranking. Cheap to clone
+//! (handles and `Arc`s only).
 
 use crate::Settings;
 use crate::lookup::UserLookup;
@@ -7,10 +8,17 @@ use crate::products::BestSellers;
 use auth::{Authority, TokenVerifier};
 use axum::extract::FromRef;
 use readmodels::users::UserCache;
-use runtime::RedisHandle;
+use runtime::{ChangeFeed, RedisHandle, StampedCache};
 use sqlx::PgPool;
+use std::fmt::Debug;
 use std::sync::Arc;
-use web::HttpSettings;
+use std::time::Duration;
+use web::{ApiError, ApiResponse, HttpSettings};
+
+/// Pages remembered by one process.
+pub const CACHED_PAGES: usize = 10_000;
+/// The longest a remembered page is served even without any change told.
+pub const CACHED_PAGE_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Shared state of the query API.
 #[derive(Clone)]
@@ -22,8 +30,12 @@ pub struct AppState {
     /// Checks access tokens; this service cannot mint any.
     pub verifier: Arc<TokenVerifier>,
     /// Callers' current role and existence on the write side, read when a request uses
-    /// admin powers.
+    /// admin powers (never remembered: see the README's "Authority is current").
     pub authority: Authority,
+    /// Tells which tables changed, for the page cache.
+    pub changes: ChangeFeed,
+    /// List answers, remembered until one of their tables changes.
+    pub pages: Arc<StampedCache<String, ApiResponse>>,
     /// Single-user reads through the cache.
     pub users: Arc<UserLookup>,
     /// Best sellers from Redis, or Postgres when Redis cannot answer.
@@ -36,9 +48,16 @@ impl AppState {
     /// The state of a service configured by `settings`.
     pub fn new(settings: &Settings, pool: PgPool, redis: RedisHandle) -> Self {
         let cache = UserCache::new(settings.redis_prefix.clone(), settings.cache_ttl);
+        let changes = ChangeFeed::listen(&pool);
         Self {
             verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),
             authority: Authority::new(pool.clone()),
+            pages: Arc::new(StampedCache::new(
+                changes.clone(),
+                CACHED_PAGES,
+                CACHED_PAGE_MAX_AGE,
+            )),
+            changes,
             users: Arc::new(UserLookup::new(
                 pool.clone(),
                 redis.clone(),
@@ -57,6 +76,27 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The answer of a list request read from `tables`: the remembered one while none of
+    /// them changed since it was read (see `runtime::changes`), else `load`'s. `request`
+    /// (the validated request, with everything that selects its rows) and `list` make the
+    /// key; the caller checks access first.
+    pub async fn page<Fut>(
+        &self,
+        list: &str,
+        tables: &[&str],
+        request: &impl Debug,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<ApiResponse, ApiError>
+    where
+        Fut: Future<Output = Result<ApiResponse, ApiError>>,
+    {
+        self.pages
+            .get_or_load(format!("{list} {request:?}"), tables, load)
+            .await
+    }
+}
+
 impl FromRef<AppState> for Arc<TokenVerifier> {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()
@@ -66,5 +106,22 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 impl FromRef<AppState> for Authority {
     fn from_ref(state: &AppState) -> Self {
         state.authority.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_cached_list_reads_only_tables_whose_changes_are_told() {
+        for tables in [
+            readmodels::users::TABLES,
+            readmodels::products::TABLES,
+            readmodels::orders::TABLES,
+            readmodels::reviews::TABLES,
+        ] {
+            for table in tables {
+                assert!(runtime::changes::TABLES.contains(table), "{table} is not told");
+            }
+        }
     }
 }

@@ -58,6 +58,9 @@ pub struct OrderLineRow {
     pub line_total_cents: i64,
 }
 
+/// The tables a list of orders is read from (for the query API's page cache).
+pub const TABLES: &[&str] = &["orders_view", "order_lines_view"];
+
 /// Columns of `orders_view` in [`OrderRow`] order (without the lines).
 pub const ROW_COLUMNS: &str = "id, user_id, status, total_cents, currency, line_count, version, \
      placed_at, updated_at, cancelled_at";

@@ -96,6 +96,9 @@ pub const PRODUCT_COLUMNS: &str = "id, sku, name, description, price_cents, curr
           THEN round(stats.rating_sum::numeric / stats.review_count, 2)::float8 END AS average_rating, \
      coalesce(stats.version, 0) AS reviews_version";
 
+/// The tables [`PRODUCT_SOURCE`] reads (for the query API's page cache).
+pub const TABLES: &[&str] = &["products_view", "product_review_stats"];
+
 /// The product read model with its review statistics.
 pub const PRODUCT_SOURCE: &str =
     "products_view LEFT JOIN product_review_stats stats ON stats.product_id = products_view.id";

@@ -28,6 +28,9 @@ pub struct ReviewRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The tables a list of reviews is read from (for the query API's page cache).
+pub const TABLES: &[&str] = &["reviews_view"];
+
 /// Columns of `reviews_view` in [`ReviewRow`] order.
 pub const ROW_COLUMNS: &str =
     "id, product_id, author_id, rating, comment, deleted, version, created_at, updated_at";

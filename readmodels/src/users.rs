@@ -57,6 +57,9 @@ pub struct UserRow {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// The tables a list of users is read from (for the query API's page cache).
+pub const TABLES: &[&str] = &["users_view"];
+
 /// Columns of `users_view` in [`UserRow`] order.
 pub const ROW_COLUMNS: &str = "id, email, name, role, version, created_at, updated_at, deleted_at";
 

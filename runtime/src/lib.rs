@@ -3,6 +3,7 @@
 //! shutdown signal.
 
 pub mod backoff;
+pub mod changes;
 pub mod config;
 pub mod connect;
 pub mod readiness;
@@ -11,9 +12,10 @@ pub mod shutdown;
 pub mod stream;
 pub mod telemetry;
 
+pub use changes::{ChangeFeed, StampedCache};
 pub use config::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
 pub use connect::{connect_nats, connect_postgres, migrate};
-pub use readiness::{nats_check, redis_check};
+pub use readiness::{changes_check, nats_check, redis_check};
 pub use redis::{GuardedConnection, RedisHandle};
 pub use shutdown::shutdown_signal;
 pub use stream::StreamSettings;

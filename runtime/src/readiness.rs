@@ -1,6 +1,7 @@
 //! Readiness checks of the shared connections (for `web::Readiness::check`), one per
 //! kind of dependency, so every service's `/health/ready` judges NATS and Redis alike.
 
+use crate::changes::ChangeFeed;
 use crate::redis::RedisHandle;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,5 +28,14 @@ pub fn redis_check(redis: RedisHandle) -> impl Fn() -> CheckFuture + Send + Sync
     move || {
         let redis = redis.clone();
         Box::pin(async move { redis.ping().await })
+    }
+}
+
+/// A readiness check for a change feed: up while it is listening and every table's
+/// changes are told (otherwise the caches over it read through, so it is never critical).
+pub fn changes_check(feed: ChangeFeed) -> impl Fn() -> CheckFuture + Send + Sync + 'static {
+    move || {
+        let status = feed.status();
+        Box::pin(async move { status })
     }
 }

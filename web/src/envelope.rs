@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 /// A successful answer. `data` is serialised once, when the answer is made, and written
 /// into the envelope as it is (no intermediate JSON tree).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiResponse {
     status: StatusCode,
     data: Box<RawValue>,

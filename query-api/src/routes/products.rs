@@ -42,10 +42,14 @@ pub async fn list_products(
     ApiQuery(params): ApiQuery<ListProductsParams>,
 ) -> Result<ApiResponse, ApiError> {
     let request = params.validate().map_err(ApiError::validation)?;
-    let listing = products::list_products(&state.pool, &request)
+    state
+        .page("products", readmodels::products::TABLES, &request, || async {
+            let listing = products::list_products(&state.pool, &request)
+                .await
+                .map_err(ApiError::internal)?;
+            Ok(listing.into_response(&request.scope))
+        })
         .await
-        .map_err(ApiError::internal)?;
-    Ok(listing.into_response(&request.scope))
 }
 
 /// The best sellers by units in placed (not cancelled) orders, most first, ties by id.

@@ -86,3 +86,24 @@ async fn a_promoted_users_old_token_lists_users() {
     let (status, _) = app.get_json("/api/v1/users", Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Roles are never remembered: each change below is seen by the very next request, round
+/// after round, even right after the same caller was answered with the old role.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_change_is_seen_by_the_very_next_request() {
+    let app = spawn_app().await;
+    let (admin, token, _) = admin_and_user(&app).await;
+    for round in 0..20 {
+        app.set_authority(admin, Some(Role::User)).await;
+        let (status, body) = app.get_json("/api/v1/users", Some(&token)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "round {round}, demoted: {body}");
+        app.set_authority(admin, Some(Role::Admin)).await;
+        let (status, body) = app.get_json("/api/v1/users", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "round {round}, promoted: {body}");
+        let (status, _) = app.get_json("/api/v1/users", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "round {round}, remembered");
+    }
+    app.set_authority(admin, None).await;
+    let (status, body) = app.get_json("/api/v1/users", Some(&token)).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+}

@@ -38,15 +38,17 @@ pub struct TestApp {
     _server: DropGuard,
 }
 
-/// A query API on a working Redis, once it has connected to it.
+/// A query API on a working Redis, once it has connected to it and listens to the
+/// change feed (so its caches are in play).
 pub async fn spawn_app() -> TestApp {
     let app = spawn_app_with_redis(None).await;
     eventually(
         StdDuration::from_secs(10),
-        "the app to connect to Redis",
+        "the app to connect to Redis and listen to changes",
         || async {
             let (status, body) = app.get_json("/health/ready", None).await;
-            (status == StatusCode::OK && body["data"]["checks"]["redis"] == "up").then_some(())
+            let checks = &body["data"]["checks"];
+            (status == StatusCode::OK && checks["redis"] == "up" && checks["changes"] == "up").then_some(())
         },
     )
     .await;

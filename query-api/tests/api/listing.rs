@@ -7,6 +7,7 @@ use readmodels::users::UserView;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use testkit::eventually;
 use uuid::Uuid;
 
 /// Seeds users named `names`, registered one minute apart (in that order), in the past.
@@ -269,4 +270,53 @@ async fn role_and_q_filter_the_list_and_wildcards_match_literally() {
             "{query}"
         );
     }
+}
+
+/// Pages are remembered until one of their tables changes: a user added or renamed
+/// after a page was served shows in the next answers as soon as Postgres has told the
+/// change (milliseconds; far under the minute a page may otherwise be kept), in both
+/// modes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remembered_page_gives_way_to_the_next_change_of_its_table() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    seed_in_order(&app, &["Ada", "Bo"]).await;
+    let told = std::time::Duration::from_secs(2);
+    for path in ["/api/v1/users?perPage=50", "/api/v1/users?limit=50"] {
+        for round in 0..5 {
+            let (_, first) = app.get_json(path, Some(&token)).await;
+            let (_, again) = app.get_json(path, Some(&token)).await;
+            assert_eq!(ids(&first), ids(&again), "{path}: nothing changed");
+            let name = format!("Added {round}");
+            let added = app.seed(NewUser::named(&name)).await;
+            eventually(told, "the added user to be listed", || async {
+                let (status, body) = app.get_json(path, Some(&token)).await;
+                let now = ids(&body);
+                (status == StatusCode::OK && now.len() == ids(&first).len() + 1 && now.contains(&added.id))
+                    .then_some(())
+            })
+            .await;
+        }
+    }
+    let (_, body) = app.get_json("/api/v1/users?perPage=50", Some(&token)).await;
+    assert_eq!(
+        body["meta"]["pagination"]["total"],
+        json!(ids(&body).len()),
+        "{body}"
+    );
+    let renamed = ids(&body)[0];
+    sqlx::query("UPDATE users_view SET name = 'Renamed', version = version + 1 WHERE id = $1")
+        .bind(renamed)
+        .execute(&app.db.pool)
+        .await
+        .expect("rename");
+    eventually(told, "the rename to be listed", || async {
+        let (_, body) = app.get_json("/api/v1/users?perPage=50", Some(&token)).await;
+        let listed = body["data"]
+            .as_array()?
+            .iter()
+            .any(|user| user["id"] == json!(renamed) && user["name"] == "Renamed");
+        listed.then_some(())
+    })
+    .await;
 }

@@ -63,7 +63,12 @@ async fn reads_are_answered_from_postgres_when_redis_is_down() {
 
     let (status, body) = app.get_json("/health/ready", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["checks"], json!({"postgres": "up", "redis": "down"}));
+    let checks = &body["data"]["checks"];
+    assert_eq!(
+        (&checks["postgres"], &checks["redis"]),
+        (&json!("up"), &json!("down")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
