@@ -149,7 +149,13 @@ where
         .await?;
     let cleared_documents = cache::clear(cache, &mut redis.clone()).await?;
     let started = Instant::now();
-    let mut conn = pool.acquire().await?;
+    // A connection of its own, closed when the replay ends: its statements (a whole
+    // store's derived values recomputed at once) may outlast the pool's statement
+    // timeout, which is there for requests.
+    let mut conn = pool.acquire().await?.detach();
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
     let mut events = 0;
     for projection in PROJECTIONS {
         events += projection.replay(&mut conn, limits).await?;
@@ -157,7 +163,7 @@ where
     for projection in PROJECTIONS {
         projection.after_replay(&mut conn).await?;
     }
-    let rows = registry::count_rows(&mut *conn).await?;
+    let rows = registry::count_rows(&mut conn).await?;
     let rows_of = |name: &str| {
         let index = PROJECTIONS
             .iter()

@@ -4,7 +4,7 @@
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,8 +14,33 @@ use std::time::Duration;
 /// connection in microseconds and a longer wait only holds the client.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Creates the database if missing, applies pending migrations, and returns a pool.
+/// How long one statement may run when `DATABASE_STATEMENT_TIMEOUT_SECONDS` and
+/// `REQUEST_TIMEOUT_SECONDS` are not set: the request timeout's default, so the query
+/// behind a request answered 503 for its time stops with it.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The statement timeout of every pooled connection: `DATABASE_STATEMENT_TIMEOUT_SECONDS`,
+/// else `REQUEST_TIMEOUT_SECONDS`, else [`DEFAULT_STATEMENT_TIMEOUT`]; `0` turns it off.
+pub fn statement_timeout() -> Result<Duration, crate::ConfigError> {
+    let request = crate::env_parse("REQUEST_TIMEOUT_SECONDS", DEFAULT_STATEMENT_TIMEOUT.as_secs())?;
+    let seconds = crate::env_parse("DATABASE_STATEMENT_TIMEOUT_SECONDS", request)?;
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Creates the database if missing, applies pending migrations (over a connection of
+/// their own, without the statement timeout), and returns a pool whose connections stop
+/// any statement running longer than [`statement_timeout`] (error 57014, which the APIs
+/// answer 503).
 pub async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    connect_postgres_with(url, max_connections, statement_timeout()?).await
+}
+
+/// [`connect_postgres`] with this statement timeout (zero: none).
+pub async fn connect_postgres_with(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> anyhow::Result<PgPool> {
     use anyhow::Context;
     let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid Postgres URL")?;
     match Postgres::database_exists(url).await {
@@ -38,21 +63,26 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result
             });
         }
     }
+    let mut migrating = PgConnection::connect_with(&options)
+        .await
+        .context("could not connect to PostgreSQL")?;
+    migrate(&mut migrating).await?;
+    let _ = migrating.close().await;
+    let timeout = statement_timeout.as_millis().to_string();
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.options([("statement_timeout", timeout)]))
         .await
         .context("could not connect to PostgreSQL")?;
-    migrate(&pool).await?;
     Ok(pool)
 }
 
 /// Applies pending migrations (under sqlx's advisory lock, so services may race).
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+pub async fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
     use anyhow::Context;
     sqlx::migrate!("../migrations")
-        .run(pool)
+        .run(conn)
         .await
         .context("could not apply migrations")
 }

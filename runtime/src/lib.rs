@@ -14,7 +14,7 @@ pub mod telemetry;
 
 pub use changes::{ChangeFeed, StampedCache};
 pub use config::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
-pub use connect::{connect_nats, connect_postgres, migrate};
+pub use connect::{connect_nats, connect_postgres, connect_postgres_with, migrate, statement_timeout};
 pub use readiness::{changes_check, nats_check, redis_check};
 pub use redis::{GuardedConnection, RedisHandle};
 pub use shutdown::shutdown_signal;

@@ -20,6 +20,11 @@ pub fn current_request_id() -> String {
     CONTEXT.try_with(|c| c.request_id.clone()).unwrap_or_default()
 }
 
+/// The time of an answer as `meta.timestamp` writes it: RFC 3339 in UTC, milliseconds.
+pub fn answer_timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Remembers the authenticated user for the access log line.
 pub fn record_user_id(user_id: Uuid) {
     let _ = CONTEXT.try_with(|c| c.user_id.set(user_id));

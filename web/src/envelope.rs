@@ -1,6 +1,6 @@
-//! The success envelope: `{"data": ..., "meta": {"requestId": ..., ...}}`.
+//! The success envelope: `{"data": ..., "meta": {"requestId": ..., "timestamp": ..., ...}}`.
 
-use crate::context::current_request_id;
+use crate::context::{answer_timestamp, current_request_id};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -29,6 +29,26 @@ pub struct PagePage {
     pub total: i64,
     /// Number of pages.
     pub total_pages: i64,
+    /// Whether a page follows this one.
+    pub has_next: bool,
+    /// Whether a page precedes this one.
+    pub has_prev: bool,
+}
+
+impl PagePage {
+    /// Where page `page` of `per_page` items stands among `total` items.
+    pub fn new(page: u32, per_page: u32, total: i64) -> Self {
+        let per_page_items = i64::from(per_page.max(1));
+        let total_pages = (total + per_page_items - 1) / per_page_items;
+        Self {
+            page,
+            per_page,
+            total,
+            total_pages,
+            has_next: i64::from(page) < total_pages,
+            has_prev: page > 1,
+        }
+    }
 }
 
 /// Pagination metadata in cursor mode.
@@ -100,6 +120,7 @@ impl IntoResponse for ApiResponse {
     fn into_response(self) -> Response {
         let mut meta = self.meta;
         meta.insert("requestId".into(), Value::String(current_request_id()));
+        meta.insert("timestamp".into(), Value::String(answer_timestamp()));
         let body = Body {
             data: &self.data,
             meta: &meta,

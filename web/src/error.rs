@@ -8,7 +8,7 @@
 //! the error's source chain and answers `503 SERVICE_UNAVAILABLE` with `Retry-After`,
 //! so no handler has to tell the two apart.
 
-use crate::context::current_request_id;
+use crate::context::{answer_timestamp, current_request_id};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -255,7 +255,8 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %internal, error.debug = ?internal, "request failed");
         }
         let error = json!({ "code": this.code, "message": this.message, "details": this.details });
-        let body = json!({ "error": error, "meta": { "requestId": current_request_id() } });
+        let meta = json!({ "requestId": current_request_id(), "timestamp": answer_timestamp() });
+        let body = json!({ "error": error, "meta": meta });
         let mut response = (this.status, axum::Json(body)).into_response();
         response.headers_mut().extend(this.headers);
         response

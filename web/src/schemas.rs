@@ -14,6 +14,9 @@ use utoipa::ToSchema;
 pub struct Meta {
     /// The request id, also in the `x-request-id` header.
     pub request_id: String,
+    /// When the answer was made: RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
 }
 
 /// A success answer carrying `data`.
@@ -31,6 +34,9 @@ pub struct Envelope<T: ToSchema> {
 pub struct PageMeta {
     /// The request id.
     pub request_id: String,
+    /// When the answer was made: RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
     /// Where this page stands.
     pub pagination: PagePage,
 }
@@ -60,6 +66,9 @@ pub enum Pagination {
 pub struct ListMeta {
     /// The request id.
     pub request_id: String,
+    /// When the answer was made: RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
     /// Where this page stands.
     pub pagination: Pagination,
 }

@@ -19,7 +19,11 @@ fn app() -> Router {
                 "late"
             }),
         )
-        .route("/boom", get(boom));
+        .route("/boom", get(boom))
+        .route(
+            "/ok",
+            get(|| async { web::ApiResponse::ok(serde_json::json!({"fine": true})) }),
+        );
     harden(
         router,
         &HttpSettings {
@@ -76,4 +80,20 @@ async fn an_unknown_route_is_a_404_envelope() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "NOT_FOUND");
     assert!(request_id.is_some());
+}
+
+#[tokio::test]
+async fn every_envelope_carries_the_time_of_its_answer_in_utc() {
+    for path in ["/ok", "/nowhere", "/slow", "/boom"] {
+        let before = chrono::Utc::now();
+        let (_, body, _) = call(path).await;
+        let stamp = body["meta"]["timestamp"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {body}"));
+        assert!(stamp.ends_with('Z'), "{path}: UTC: {stamp}");
+        let at = chrono::DateTime::parse_from_rfc3339(stamp).expect("RFC 3339");
+        let after = chrono::Utc::now();
+        let slack = chrono::Duration::milliseconds(1);
+        assert!(at >= before - slack && at <= after + slack, "{path}: {stamp}");
+    }
 }

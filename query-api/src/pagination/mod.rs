@@ -223,12 +223,7 @@ impl<T: Serialize> Listing<T> {
                 per_page,
                 items,
                 total,
-            } => ApiResponse::ok(items).pagination(PagePage {
-                page,
-                per_page,
-                total,
-                total_pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
-            }),
+            } => ApiResponse::ok(items).pagination(PagePage::new(page, per_page, total)),
             Listing::Cursor { items, next } => ApiResponse::ok(items).pagination(CursorPage {
                 has_more: next.is_some(),
                 next_cursor: next.map(|after| cursor::encode(scope, &after)),

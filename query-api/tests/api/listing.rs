@@ -91,7 +91,7 @@ async fn page_mode_reports_totals_and_serves_the_last_page() {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             body["meta"]["pagination"],
-            json!({"page": page, "perPage": 2, "total": 5, "totalPages": 3})
+            json!({"page": page, "perPage": 2, "total": 5, "totalPages": 3, "hasNext": page < 3, "hasPrev": page > 1})
         );
         seen.extend(ids(&body));
     }
@@ -111,7 +111,7 @@ async fn page_mode_reports_totals_and_serves_the_last_page() {
     let (_, body) = app.get_json("/api/v1/users", Some(&admin)).await;
     assert_eq!(
         body["meta"]["pagination"],
-        json!({"page": 1, "perPage": 20, "total": 5, "totalPages": 1})
+        json!({"page": 1, "perPage": 20, "total": 5, "totalPages": 1, "hasNext": false, "hasPrev": false})
     );
 }
 

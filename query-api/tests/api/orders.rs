@@ -53,7 +53,7 @@ async fn a_users_orders_come_newest_first_with_their_lines_in_both_modes() {
     assert_eq!(body["data"], json!(expected));
     assert_eq!(
         body["meta"]["pagination"],
-        json!({"page": 1, "perPage": 20, "total": 7, "totalPages": 1})
+        json!({"page": 1, "perPage": 20, "total": 7, "totalPages": 1, "hasNext": false, "hasPrev": false})
     );
     let first = &body["data"][0];
     assert_eq!(first["id"], json!(orders[6].order_id));

@@ -38,7 +38,7 @@ async fn page_mode_lists_the_products_on_sale_with_totals_without_a_token() {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             body["meta"]["pagination"],
-            json!({"page": page, "perPage": 2, "total": 5, "totalPages": 3})
+            json!({"page": page, "perPage": 2, "total": 5, "totalPages": 3, "hasNext": page < 3, "hasPrev": page > 1})
         );
         seen.extend(ids(&body));
     }
@@ -49,7 +49,7 @@ async fn page_mode_lists_the_products_on_sale_with_totals_without_a_token() {
     assert_eq!(body["data"][0], json!(products[0]));
     assert_eq!(
         body["meta"]["pagination"],
-        json!({"page": 1, "perPage": 20, "total": 5, "totalPages": 1})
+        json!({"page": 1, "perPage": 20, "total": 5, "totalPages": 1, "hasNext": false, "hasPrev": false})
     );
     let (status, body) = app.get_json("/api/v1/products?page=9", None).await;
     assert_eq!(status, StatusCode::OK);

@@ -59,13 +59,7 @@ pub(super) async fn list(
     let (items, total) = store::list(&state.pool, query.status, page, per_page)
         .await
         .map_err(ApiError::internal)?;
-    let total_pages = (total + i64::from(per_page) - 1) / i64::from(per_page);
-    Ok(ApiResponse::ok(items).pagination(PagePage {
-        page,
-        per_page,
-        total,
-        total_pages,
-    }))
+    Ok(ApiResponse::ok(items).pagination(PagePage::new(page, per_page, total)))
 }
 
 /// Shows one dead letter with its event.

@@ -60,7 +60,7 @@ async fn administrators_list_dead_letters_newest_first_and_inspect_one() {
     assert_eq!(listed, [ids[2].to_string(), ids[1].to_string()]);
     assert_eq!(
         body["meta"]["pagination"],
-        serde_json::json!({"page": 1, "perPage": 2, "total": 3, "totalPages": 2})
+        serde_json::json!({"page": 1, "perPage": 2, "total": 3, "totalPages": 2, "hasNext": true, "hasPrev": false})
     );
     assert!(body["data"][0].get("event").is_none());
     let (_, page2) = get(&app, "/api/v1/dead-letters?page=2&perPage=2", &admin).await;
