@@ -40,11 +40,13 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// The address a service logged when it bound its port (each is started on port 0, so
+/// no two stacks can race for one port).
+fn bound_address(log: &str) -> Option<String> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["message"] == "listening")
+        .and_then(|line| line["http.address"].as_str().map(str::to_owned))
 }
 
 impl Stack {
@@ -54,7 +56,6 @@ impl Stack {
         let nats = TestNats::new();
         let redis = TestRedis::new();
         let smtp = SmtpServer::start().await;
-        let ports = [free_port(), free_port(), free_port(), free_port()];
         let log_dir = std::env::temp_dir().join(format!("e2e-{}", testkit::unique_suffix()));
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let common = vec![
@@ -65,10 +66,10 @@ impl Stack {
             ("EVENTS_STREAM", nats.stream.name.clone()),
             ("EVENTS_SUBJECT_PREFIX", nats.stream.subject_prefix.clone()),
             ("BIND_ADDRESS", "127.0.0.1".into()),
-            ("COMMAND_API_PORT", ports[0].to_string()),
-            ("QUERY_API_PORT", ports[1].to_string()),
-            ("WORKERS_PORT", ports[2].to_string()),
-            ("PROJECTOR_PORT", ports[3].to_string()),
+            ("COMMAND_API_PORT", "0".into()),
+            ("QUERY_API_PORT", "0".into()),
+            ("WORKERS_PORT", "0".into()),
+            ("PROJECTOR_PORT", "0".into()),
             ("SMTP_URL", smtp.url()),
             ("AUTH_RATE_LIMIT_PER_MINUTE", "0".into()),
             ("WORKER_BACKOFF_BASE_MS", "20".into()),
@@ -89,16 +90,33 @@ impl Stack {
                 .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
             children.push((name.to_owned(), child));
         }
-        let url = |port: u16| format!("http://127.0.0.1:{port}");
+        let mut bases = Vec::new();
+        for (name, child) in &mut children {
+            let path = &log_dir.join(format!("{name}.log"));
+            let what = format!("{name} to listen (log in {})", path.display());
+            let address = eventually(Duration::from_secs(60), &what, || {
+                if let Some(status) = child.try_wait().ok().flatten() {
+                    panic!(
+                        "{name} exited with {status} before listening; log in {}",
+                        path.display()
+                    );
+                }
+                let address = bound_address(&std::fs::read_to_string(path).unwrap_or_default());
+                async move { address }
+            })
+            .await;
+            bases.push(format!("http://{address}"));
+        }
+        let [command, query, projector, workers] = <[String; 4]>::try_from(bases).expect("four services");
         let stack = Self {
             db,
             nats,
             redis,
             smtp,
-            command: url(ports[0]),
-            query: url(ports[1]),
-            workers: url(ports[2]),
-            projector: url(ports[3]),
+            command,
+            query,
+            workers,
+            projector,
             children,
             log_dir,
         };

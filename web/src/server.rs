@@ -41,6 +41,10 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // The bound address, for operators and for whoever started the service on port 0.
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(http.address = %address, "listening");
+    }
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let waiting = Arc::new(Semaphore::new(limits.max_connections));
