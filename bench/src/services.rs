@@ -48,7 +48,7 @@ pub fn admin_email(scratch: &Scratch) -> String {
     format!("bench-admin-{}@example.com", scratch.infra.redis_prefix)
 }
 
-/// The command API with production defaults, no auth rate limit, argon2 bounded by
+/// The command API with production defaults, no rate limits, argon2 bounded by
 /// `argon2_max_concurrency`, and a bootstrap administrator ([`admin_email`]).
 pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> anyhow::Result<Running> {
     let settings = command_api::Settings {
@@ -61,6 +61,10 @@ pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> an
         refresh_token_ttl: Duration::from_secs(3600),
         private_key_file: None,
         auth_rate_limit_per_minute: 0,
+        // The load comes from one address and a few thousand users at far more than a
+        // client's share: the API-wide limit would refuse most of it.
+        api_rate_limit: None,
+        login_failure_limit: None,
         trust_forwarded_for: false,
         admin: Some(command_api::AdminAccount {
             email: admin_email(scratch),
@@ -82,7 +86,7 @@ pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> an
     }))
 }
 
-/// The query API with production defaults.
+/// The query API with production defaults, no rate limit.
 pub async fn query_api(scratch: &Scratch) -> anyhow::Result<Running> {
     let settings = query_api::Settings {
         database_url: scratch.infra.database_url.clone(),
@@ -95,6 +99,8 @@ pub async fn query_api(scratch: &Scratch) -> anyhow::Result<Running> {
         cache_ttl: Duration::from_secs(3600),
         negative_cache_ttl: Duration::from_secs(5),
         http: HttpSettings::default(),
+        api_rate_limit: None,
+        trust_forwarded_for: false,
     };
     let app = query_api::Application::build(settings)
         .await

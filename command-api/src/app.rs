@@ -3,7 +3,8 @@
 
 use crate::bootstrap::ensure_admin;
 use crate::commands::Users;
-use crate::rate_limit::RateLimiter;
+use crate::login_limit::LoginLimit;
+use crate::routes::Limits;
 use crate::routes::api_routes;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use web::rate_limit::{Caller, Limiter, Quota, RouteLimit};
 use web::{Readiness, docs_routes, harden, health_routes};
 
 /// A built command API, bound to its port, not yet serving.
@@ -70,12 +72,25 @@ impl Application {
             ensure_admin(&users, &pool, admin).await?;
         }
 
-        let limiter = RateLimiter::new(
-            redis.clone(),
-            settings.infra.redis_prefix.clone(),
-            settings.auth_rate_limit_per_minute,
-            settings.trust_forwarded_for,
-        );
+        let limiter = Limiter::new(redis.clone(), settings.infra.redis_prefix.clone());
+        let auth_quota = Quota::parse(&format!("{}/60s", settings.auth_rate_limit_per_minute))
+            .map_err(anyhow::Error::msg)?;
+        let limits = Limits {
+            auth: RouteLimit::new(
+                limiter.clone(),
+                "auth",
+                auth_quota,
+                Caller::AddressAndRoute,
+                settings.trust_forwarded_for,
+            ),
+            api: RouteLimit::new(
+                limiter.clone(),
+                "command-api",
+                settings.api_rate_limit,
+                Caller::UserOrAddress(verifier.clone()),
+                settings.trust_forwarded_for,
+            ),
+        };
         let shop = crate::shop::Shop::new(engine.clone());
         let state = AppState {
             users,
@@ -85,9 +100,11 @@ impl Application {
             verifier,
             authority: auth::Authority::new(pool.clone()),
             pool: pool.clone(),
+            login_limit: LoginLimit::new(limiter, settings.login_failure_limit),
+            trust_forwarded_for: settings.trust_forwarded_for,
         };
         let readiness = readiness(&pool, &nats, &redis);
-        let (api, document) = api_routes(state, limiter);
+        let (api, document) = api_routes(state, limits);
         let router = api
             .merge(health_routes(Arc::new(readiness)))
             .merge(docs_routes(document));

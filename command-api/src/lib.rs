@@ -6,7 +6,7 @@ mod app;
 mod bootstrap;
 pub mod commands;
 mod idempotency;
-mod rate_limit;
+mod login_limit;
 mod routes;
 pub mod sessions;
 pub mod settings;

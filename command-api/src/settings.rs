@@ -4,6 +4,7 @@ use runtime::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
 use std::path::PathBuf;
 use std::time::Duration;
 use web::HttpSettings;
+use web::rate_limit::{DEFAULT_API_RATE_LIMIT, Quota, quota_from_env};
 
 /// The bootstrap administrator (`ADMIN_EMAIL`, `ADMIN_PASSWORD`, `ADMIN_NAME`).
 #[derive(Clone)]
@@ -41,8 +42,14 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     /// `JWT_PRIVATE_KEY_FILE`: PKCS#8 PEM Ed25519 key; unset = a fresh key per process.
     pub private_key_file: Option<PathBuf>,
-    /// `AUTH_RATE_LIMIT_PER_MINUTE` (300) per client and endpoint; 0 disables.
+    /// `AUTH_RATE_LIMIT_PER_MINUTE` (300) per client address and auth endpoint; 0 disables.
     pub auth_rate_limit_per_minute: u32,
+    /// `API_RATE_LIMIT` (`600/60s`): requests per caller (user, else address) across the
+    /// API; `0` disables.
+    pub api_rate_limit: Option<Quota>,
+    /// `LOGIN_FAILURE_LIMIT` (`5/15m`): failed logins per account and per client
+    /// address; successful logins do not count; `0` disables.
+    pub login_failure_limit: Option<Quota>,
     /// `TRUST_FORWARDED_FOR` (false): take the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     /// `ADMIN_EMAIL` + `ADMIN_PASSWORD`.
@@ -54,6 +61,9 @@ pub struct Settings {
     /// `OUTBOX_RELAY_ENABLED` (true): run the outbox relay in this process.
     pub outbox_relay: bool,
 }
+
+/// `LOGIN_FAILURE_LIMIT` when unset.
+pub const DEFAULT_LOGIN_FAILURE_LIMIT: &str = "5/15m";
 
 impl Settings {
     /// Reads the environment.
@@ -83,6 +93,8 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(env_parse("REFRESH_TOKEN_TTL_SECONDS", 604_800u64)?),
             private_key_file: env_opt("JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
             auth_rate_limit_per_minute: env_parse("AUTH_RATE_LIMIT_PER_MINUTE", 300u32)?,
+            api_rate_limit: quota_from_env("API_RATE_LIMIT", DEFAULT_API_RATE_LIMIT)?,
+            login_failure_limit: quota_from_env("LOGIN_FAILURE_LIMIT", DEFAULT_LOGIN_FAILURE_LIMIT)?,
             trust_forwarded_for: env_parse("TRUST_FORWARDED_FOR", false)?,
             admin,
             argon2_max_concurrency: env_parse("ARGON2_MAX_CONCURRENCY", cpus)?,

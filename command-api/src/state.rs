@@ -1,6 +1,7 @@
 //! Shared state of the command API's handlers.
 
 use crate::commands::Users;
+use crate::login_limit::LoginLimit;
 use crate::sessions::Sessions;
 use crate::shop::Shop;
 use auth::{Authority, TokenVerifier};
@@ -25,6 +26,10 @@ pub struct AppState {
     pub authority: Authority,
     /// The database (idempotency look-ups).
     pub pool: PgPool,
+    /// Failed logins per account and per address.
+    pub login_limit: LoginLimit,
+    /// Whether the client address comes from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

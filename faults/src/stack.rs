@@ -126,6 +126,8 @@ impl Stack {
             ("SMTP_TIMEOUT_SECONDS", "5".to_owned()),
             ("BIND_ADDRESS", "127.0.0.1".to_owned()),
             ("AUTH_RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+            ("API_RATE_LIMIT", "0".to_owned()),
+            ("LOGIN_FAILURE_LIMIT", "0".to_owned()),
             ("WORKER_BACKOFF_BASE_MS", "100".to_owned()),
             ("WORKER_BACKOFF_MAX_MS", "1000".to_owned()),
             ("WORKER_MAX_ATTEMPTS", "5".to_owned()),

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .check("redis", false, runtime::redis_check(redis))
         .check("changes", false, runtime::changes_check(state.changes.clone()));
     let http = state.http.clone();
+    let rate_limit = state.rate_limit.clone();
     // Each handler is registered once: its `#[utoipa::path]` puts it in the document.
     let (api, document) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::openapi())
         .merge(routes::users::routes())
@@ -46,10 +47,15 @@ pub fn router(state: AppState) -> Router {
         .merge(reviews::routes())
         .with_state(state)
         .split_for_parts();
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        rate_limit,
+        web::rate_limit::limit,
+    ));
     let mut document = document;
     // The document's modifiers ran before the router added the paths: run them again.
     utoipa::Modify::modify(&web::BearerAuth, &mut document);
     utoipa::Modify::modify(&web::ErrorResponses, &mut document);
+    utoipa::Modify::modify(&web::RateLimited, &mut document);
     let app = Router::new()
         .merge(api)
         .merge(health_routes(Arc::new(readiness)))

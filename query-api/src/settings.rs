@@ -4,6 +4,7 @@ use runtime::{ConfigError, InfraSettings, env_or, env_parse};
 use std::net::IpAddr;
 use std::time::Duration;
 use web::HttpSettings;
+use web::rate_limit::{DEFAULT_API_RATE_LIMIT, Quota, quota_from_env};
 
 /// Everything the query API needs to start.
 #[derive(Debug, Clone)]
@@ -28,6 +29,10 @@ pub struct Settings {
     pub negative_cache_ttl: Duration,
     /// The shared HTTP settings ([`HttpSettings::from_env`]).
     pub http: HttpSettings,
+    /// `API_RATE_LIMIT` (`600/60s`): requests per caller (user, else address); `0` disables.
+    pub api_rate_limit: Option<Quota>,
+    /// `TRUST_FORWARDED_FOR` (false): take the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Settings {
@@ -50,6 +55,8 @@ impl Settings {
             cache_ttl: Duration::from_secs(env_parse("CACHE_TTL_SECONDS", 3600)?),
             negative_cache_ttl: Duration::from_secs(env_parse("NEGATIVE_CACHE_TTL_SECONDS", 5)?),
             http: HttpSettings::from_env()?,
+            api_rate_limit: quota_from_env("API_RATE_LIMIT", DEFAULT_API_RATE_LIMIT)?,
+            trust_forwarded_for: env_parse("TRUST_FORWARDED_FOR", false)?,
         })
     }
 }

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
+use web::rate_limit::{Caller, Limiter, RouteLimit};
 use web::{ApiError, ApiResponse, HttpSettings};
 
 /// Pages remembered by one process.
@@ -42,6 +43,8 @@ pub struct AppState {
     pub best_sellers: Arc<BestSellers>,
     /// Limits and policies applied by [`web::harden`].
     pub http: Arc<HttpSettings>,
+    /// The API-wide rate limit (`API_RATE_LIMIT`).
+    pub rate_limit: RouteLimit,
 }
 
 impl AppState {
@@ -49,8 +52,9 @@ impl AppState {
     pub fn new(settings: &Settings, pool: PgPool, redis: RedisHandle) -> Self {
         let cache = UserCache::new(settings.redis_prefix.clone(), settings.cache_ttl);
         let changes = ChangeFeed::listen(&pool);
+        let verifier = Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer));
         Self {
-            verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),
+            verifier: verifier.clone(),
             authority: Authority::new(pool.clone()),
             pages: Arc::new(StampedCache::new(
                 changes.clone(),
@@ -70,6 +74,13 @@ impl AppState {
                 &settings.redis_prefix,
             )),
             http: Arc::new(settings.http.clone()),
+            rate_limit: RouteLimit::new(
+                Limiter::new(redis.clone(), settings.redis_prefix.clone()),
+                "query-api",
+                settings.api_rate_limit,
+                Caller::UserOrAddress(verifier.clone()),
+                settings.trust_forwarded_for,
+            ),
             pool,
             redis,
         }

@@ -8,7 +8,7 @@
 use crate::{ApiError, context::record_user_id};
 use auth::{AuthError, Authority, TokenVerifier};
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::{header, request::Parts};
+use axum::http::{HeaderMap, header, request::Parts};
 use domain::user::Role;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -47,6 +47,17 @@ impl AuthUser {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Some(token.trim())
+        }
+        _ => None,
+    }
+}
+
 impl<S> FromRequestParts<S> for AuthUser
 where
     Arc<TokenVerifier>: FromRef<S>,
@@ -55,17 +66,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let token = match header.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                token.trim()
-            }
-            _ => return Err(ApiError::unauthorized("missing bearer token")),
-        };
+        let token =
+            bearer_token(&parts.headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         let verifier = Arc::<TokenVerifier>::from_ref(state);
         match verifier.verify(token).await {
             Ok(claims) => {

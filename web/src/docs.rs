@@ -33,6 +33,60 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Documents the API-wide rate limit on every operation: 429 `RATE_LIMITED` with
+/// `Retry-After`, and the `RateLimit-*` headers every answer carries. Use on the APIs
+/// that [`crate::rate_limit::limit`] guards.
+pub struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let integer = || {
+            utoipa::openapi::Header::new(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer)
+                    .build(),
+            )
+        };
+        for operation in operations(openapi) {
+            let description = "`RATE_LIMITED`: over the rate limit; `Retry-After` says when to try \
+                again. Every answer of a limited route carries `RateLimit-Limit`, \
+                `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`";
+            let response = operation
+                .responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| RefOr::T(Response::new(description)));
+            if let RefOr::T(response) = response {
+                response.headers.insert("Retry-After".to_owned(), integer());
+                for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                    response.headers.insert(name.to_owned(), integer());
+                }
+                response
+                    .content
+                    .entry("application/json".to_owned())
+                    .or_insert_with(|| {
+                        Content::new(Some(RefOr::Ref(Ref::from_schema_name(ErrorEnvelope::name()))))
+                    });
+            }
+        }
+    }
+}
+
+/// Every operation of the document.
+fn operations(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
 /// Documents the answers the shared layers give on any operation, so that a document lists
 /// every status a client can see: 400 `VALIDATION_ERROR` where there are parameters or a
 /// body, 401 `UNAUTHORIZED` where a token is required, 413 `PAYLOAD_TOO_LARGE` and 415
@@ -52,18 +106,7 @@ impl Modify for ErrorResponses {
         ] {
             components.schemas.entry(name.into_owned()).or_insert(schema);
         }
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                document_errors(operation);
-            }
-        }
+        operations(openapi).for_each(document_errors);
     }
 }
 

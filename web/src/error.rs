@@ -146,12 +146,13 @@ impl ApiError {
 
     /// 429 `RATE_LIMITED` with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "too many requests; retry later",
-        )
-        .with_header(header::RETRY_AFTER, &retry_after_secs.to_string())
+        Self::rate_limited_because(retry_after_secs, "too many requests; retry later")
+    }
+
+    /// 429 `RATE_LIMITED` with `Retry-After` and this message.
+    pub fn rate_limited_because(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message)
+            .with_header(header::RETRY_AFTER, &retry_after_secs.to_string())
     }
 
     /// 503 `SERVICE_UNAVAILABLE` with `Retry-After`.

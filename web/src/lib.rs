@@ -13,6 +13,7 @@ mod extract;
 mod health;
 mod json;
 mod middleware;
+pub mod rate_limit;
 mod schemas;
 mod server;
 mod settings;
@@ -20,7 +21,7 @@ mod timeouts;
 
 pub use auth::{Actor, Admin, AuthUser, Reader};
 pub use context::{current_request_id, record_user_id};
-pub use docs::{BearerAuth, ErrorResponses, docs_routes};
+pub use docs::{BearerAuth, ErrorResponses, RateLimited, docs_routes};
 pub use envelope::{ApiResponse, CursorPage, PagePage};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

@@ -4,13 +4,14 @@ use super::dto::{LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, U
 use crate::accounts;
 use crate::commands::{CommandError, PendingIdempotency, Registration};
 use crate::idempotency;
-use crate::sessions::TokenPair;
+use crate::sessions::{SessionError, TokenPair};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use domain::user::Role;
 use eventstore::{EventMetadata, IdempotencyRecord};
 use serde_json::json;
+use web::rate_limit::{Peer, client_address};
 use web::{ApiError, ApiJson, ApiResponse, current_request_id};
 
 const REGISTER_ROUTE: &str = "POST /api/v1/auth/register";
@@ -132,13 +133,26 @@ fn token_response(pair: TokenPair, expires_in: i64) -> Result<ApiResponse, ApiEr
     responses((status = 200, description = "Token pair", body = web::Envelope<TokenResponse>),
         (status = 400, description = "VALIDATION_ERROR"),
         (status = 401, description = "UNAUTHORIZED: wrong email or password (same answer for both)"),
-        (status = 429, description = "RATE_LIMITED")))]
+        (status = 429, description = "RATE_LIMITED: too many requests, or too many failed logins for the account or from the address (`LOGIN_FAILURE_LIMIT`)")))]
 pub async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Peer,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<ApiResponse, ApiError> {
-    let pair = state.sessions.login(&body.email, &body.password).await?;
-    token_response(pair, state.sessions.access_ttl().num_seconds())
+    let address = client_address(&headers, peer.0, state.trust_forwarded_for);
+    let attempt = state.login_limit.begin(&body.email, &address).await?;
+    match state.sessions.login(&body.email, &body.password).await {
+        Ok(pair) => {
+            state.login_limit.forgive(attempt).await;
+            token_response(pair, state.sessions.access_ttl().num_seconds())
+        }
+        Err(error @ SessionError::InvalidCredentials) => Err(error.into()),
+        Err(error) => {
+            state.login_limit.forgive(attempt).await;
+            Err(error.into())
+        }
+    }
 }
 
 /// Exchange a refresh token for a new pair. The old token dies; presenting it again

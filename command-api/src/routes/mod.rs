@@ -10,26 +10,34 @@ mod shop_dto;
 mod shop_errors;
 mod users;
 
-use crate::rate_limit::{RateLimiter, limit};
 use crate::state::AppState;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use web::{BearerAuth, ErrorResponses};
+use web::rate_limit::{RouteLimit, limit};
+use web::{BearerAuth, ErrorResponses, RateLimited};
 
 pub use dto::{TokenResponse, UserResponse};
 
+/// The rate limits of the API's routes.
+pub struct Limits {
+    /// Per client address and route, on `/api/v1/auth/*` (`AUTH_RATE_LIMIT_PER_MINUTE`).
+    pub auth: RouteLimit,
+    /// Per caller, on every route (`API_RATE_LIMIT`).
+    pub api: RouteLimit,
+}
+
 /// The API routes (without health, docs and hardening) and their OpenAPI document: each
 /// handler is registered once, and its `#[utoipa::path]` puts it in the document.
-pub fn api_routes(state: AppState, limiter: RateLimiter) -> (Router, utoipa::openapi::OpenApi) {
+pub fn api_routes(state: AppState, limits: Limits) -> (Router, utoipa::openapi::OpenApi) {
     let auth = OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
-        .route_layer(from_fn_with_state(limiter, limit));
+        .route_layer(from_fn_with_state(limits.auth, limit));
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth)
         .routes(routes!(users::rename, users::delete))
@@ -44,9 +52,11 @@ pub fn api_routes(state: AppState, limiter: RateLimiter) -> (Router, utoipa::ope
         .routes(routes!(reviews::edit, reviews::delete))
         .with_state(state);
     let (router, mut document) = router.split_for_parts();
+    let router = router.route_layer(from_fn_with_state(limits.api, limit));
     // The document's modifiers ran before the router added the paths: run them again.
     BearerAuth.modify(&mut document);
     ErrorResponses.modify(&mut document);
+    RateLimited.modify(&mut document);
     (router, document)
 }
 

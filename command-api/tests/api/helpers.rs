@@ -38,6 +38,8 @@ pub fn settings(db: &TestDb, nats: &TestNats, redis: &TestRedis) -> Settings {
         refresh_token_ttl: Duration::from_secs(3600),
         private_key_file: None,
         auth_rate_limit_per_minute: 0,
+        api_rate_limit: None,
+        login_failure_limit: None,
         trust_forwarded_for: false,
         admin: None,
         argon2_max_concurrency: 2,

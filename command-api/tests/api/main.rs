@@ -6,6 +6,7 @@ mod helpers;
 mod orders;
 mod outbox;
 mod products;
+mod rate_limits;
 mod register;
 mod reviews;
 mod sessions;

@@ -41,7 +41,12 @@ pub struct TestApp {
 /// A query API on a working Redis, once it has connected to it and listens to the
 /// change feed (so its caches are in play).
 pub async fn spawn_app() -> TestApp {
-    let app = spawn_app_with_redis(None).await;
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with settings of the test's own (the rate limit is off by default).
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let app = start(None, customise).await;
     eventually(
         StdDuration::from_secs(10),
         "the app to connect to Redis and listen to changes",
@@ -57,9 +62,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// A query API whose Redis URL is `redis_url` (or the test Redis).
 pub async fn spawn_app_with_redis(redis_url: Option<&str>) -> TestApp {
+    start(redis_url, |_| {}).await
+}
+
+async fn start(redis_url: Option<&str>, customise: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new().await;
     let redis = TestRedis::new();
-    let settings = Settings {
+    let mut settings = Settings {
         database_url: db.url.clone(),
         database_max_connections: 5,
         redis_url: redis_url.unwrap_or(&redis.url).to_owned(),
@@ -70,7 +79,10 @@ pub async fn spawn_app_with_redis(redis_url: Option<&str>) -> TestApp {
         cache_ttl: CACHE_TTL,
         negative_cache_ttl: NEGATIVE_CACHE_TTL,
         http: web::HttpSettings::default(),
+        api_rate_limit: None,
+        trust_forwarded_for: false,
     };
+    customise(&mut settings);
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();

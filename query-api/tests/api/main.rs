@@ -14,6 +14,7 @@ mod no_n_plus_one;
 mod orders;
 mod product_list;
 mod products;
+mod rate_limits;
 mod reviews;
 mod shop;
 mod single_user;
