@@ -201,7 +201,30 @@ async fn a_registration_reaches_the_mailbox_the_query_api_and_subscribers() {
         .find(|l| l["requestId"] == request_id.as_str() && l["message"] == "request finished")
         .expect("an access log line for the request");
     assert_eq!(line["path"], "/api/v1/auth/register");
+    assert_eq!(line["method"], "POST");
     assert_eq!(line["status"], 201);
+    // The request is followed by its correlation id to the projection and to the email.
+    let event_id = event["id"].as_str().expect("event id");
+    for service in ["projector", "workers"] {
+        let log = stack.log(service);
+        let about_the_event: Vec<Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["eventId"] == event_id)
+            .collect();
+        assert!(!about_the_event.is_empty(), "{service} logged the event:\n{log}");
+        for line in &about_the_event {
+            assert_eq!(line["correlationId"], request_id.as_str(), "{service}: {line}");
+            assert_eq!(line["eventType"], "user.registered", "{service}: {line}");
+        }
+    }
+    let workers = stack.log("workers");
+    assert!(
+        workers
+            .lines()
+            .any(|l| l.contains(event_id) && l.contains("welcome_email")),
+        "the welcome email's lines name the event and the effect:\n{workers}"
+    );
     assert!(!log.contains("analytical1"), "the password never appears in logs");
     stack.nats.cleanup().await;
 }

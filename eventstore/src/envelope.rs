@@ -5,6 +5,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+impl EventEnvelope {
+    /// The span of the work done for this event: every line logged in it carries
+    /// `eventId`, `eventType` and `correlationId`, so one request can be followed from its
+    /// HTTP line to the projection and the side effects it caused. At `ERROR` level so
+    /// that it is kept whenever any line is (a span's level only decides its filtering).
+    pub fn log_span(&self) -> tracing::Span {
+        tracing::error_span!(
+            "event",
+            eventId = %self.id,
+            eventType = %self.event_type,
+            correlationId = self.correlation_id.as_deref().unwrap_or_default(),
+        )
+    }
+}
+
 /// One stored event with its metadata (DESIGN.md, "Events").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]

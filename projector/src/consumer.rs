@@ -296,17 +296,20 @@ impl<P: LiveProjection> Consumer<P> {
             match result {
                 Ok(_) => acknowledge(message, AckKind::Ack).await,
                 Err(error @ ProjectionError::NotInStore(_)) => {
-                    tracing::warn!(error = %error, event.id = %envelope.id, "poison message acknowledged");
+                    envelope
+                        .log_span()
+                        .in_scope(|| tracing::warn!(error = %error, "poison message acknowledged"));
                     acknowledge(message, AckKind::Ack).await;
                 }
                 Err(error) => {
-                    tracing::warn!(
-                        error = %error,
-                        event.id = %envelope.id,
-                        stream.id = %envelope.stream_id,
-                        stream.version = envelope.stream_version,
-                        "event not projected; will retry"
-                    );
+                    envelope.log_span().in_scope(|| {
+                        tracing::warn!(
+                            error = %error,
+                            stream.id = %envelope.stream_id,
+                            stream.version = envelope.stream_version,
+                            "event not projected; will retry"
+                        );
+                    });
                     nak(message).await;
                     failed = true;
                 }
@@ -344,15 +347,15 @@ fn unavailable(error: &sqlx::Error) -> bool {
 }
 
 fn log_outcome(envelope: &EventEnvelope, outcome: &Outcome) {
+    let _event = envelope.log_span().entered();
     match outcome {
         Outcome::Applied { gap_filled } if *gap_filled > 0 => tracing::info!(
             gap_filled,
-            event.id = %envelope.id,
             stream.id = %envelope.stream_id,
             "missing events applied from the store first"
         ),
-        Outcome::Applied { .. } => tracing::debug!(event.id = %envelope.id, "event applied"),
-        Outcome::Duplicate => tracing::debug!(event.id = %envelope.id, "duplicate event skipped"),
+        Outcome::Applied { .. } => tracing::debug!("event applied"),
+        Outcome::Duplicate => tracing::debug!("duplicate event skipped"),
     }
 }
 

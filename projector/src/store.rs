@@ -96,9 +96,8 @@ pub fn unreadable_reason(error: &domain::EventDecodeError) -> &'static str {
 /// Logs an event that cannot be read: its version is advanced without changes, and a later
 /// `projector rebuild` with upgraded code picks it up.
 pub fn log_unreadable(envelope: &EventEnvelope, error: &domain::EventDecodeError) {
+    let _event = envelope.log_span().entered();
     tracing::warn!(
-        event.id = %envelope.id,
-        event.type = %envelope.event_type,
         event.schema_version = envelope.schema_version,
         stream.id = %envelope.stream_id,
         stream.version = envelope.stream_version,
@@ -109,9 +108,8 @@ pub fn log_unreadable(envelope: &EventEnvelope, error: &domain::EventDecodeError
 
 /// Logs an event that comes before the stream's creation and therefore creates nothing.
 pub fn log_before_creation(envelope: &EventEnvelope) {
+    let _event = envelope.log_span().entered();
     tracing::warn!(
-        event.id = %envelope.id,
-        event.type = %envelope.event_type,
         stream.id = %envelope.stream_id,
         "event of a stream that was never created ignored"
     );

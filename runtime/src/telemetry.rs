@@ -1,7 +1,29 @@
 //! One tracing subscriber for every service: JSON lines by default (`LOG_FORMAT=pretty`
-//! for humans), filtered by `RUST_LOG` (default `info`).
+//! for humans), filtered by `RUST_LOG` (default `info`). The fields of every span a line
+//! is written in are flattened into the line.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
+
+/// The JSON lines the services write, to `writer`: the event's fields and those of every
+/// span it is written in (a request's `requestId`, `userId`, `method`, `path`; an event's
+/// `eventId`, `correlationId`) at the top level of each line.
+///
+/// json-subscriber rather than tracing-subscriber's own JSON, which can only nest span
+/// fields under `span`.
+pub fn json_lines<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    json_subscriber::fmt::layer()
+        .with_writer(writer)
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .flatten_span_list_on_top_level(true)
+}
 
 /// Installs the global subscriber. Call once, first thing in `main`.
 pub fn init(service: &str) {
@@ -14,15 +36,7 @@ pub fn init(service: &str) {
     if pretty {
         registry.with(fmt::layer().with_target(false)).init();
     } else {
-        registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .init();
+        registry.with(json_lines(std::io::stdout)).init();
     }
     tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "starting");
 }

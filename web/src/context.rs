@@ -9,6 +9,8 @@ use uuid::Uuid;
 pub(crate) struct RequestContext {
     pub(crate) request_id: String,
     pub(crate) user_id: OnceLock<Uuid>,
+    /// The request's span, whose fields every line logged for the request carries.
+    pub(crate) span: tracing::Span,
 }
 
 tokio::task_local! {
@@ -25,7 +27,12 @@ pub fn answer_timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Remembers the authenticated user for the access log line.
+/// Remembers the authenticated user: every line logged for the request from now on, and
+/// its access line, carry `userId`.
 pub fn record_user_id(user_id: Uuid) {
-    let _ = CONTEXT.try_with(|c| c.user_id.set(user_id));
+    let _ = CONTEXT.try_with(|c| {
+        if c.user_id.set(user_id).is_ok() {
+            c.span.record("userId", tracing::field::display(user_id));
+        }
+    });
 }

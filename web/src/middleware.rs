@@ -101,41 +101,39 @@ fn request_id_from(req: &Request) -> String {
 async fn request_context(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request_id_from(&req);
-    let method = req.method().clone();
-    let path = req
+    let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    // Every line logged while the request is handled carries these fields (the JSON
+    // format flattens them into the line); `userId` once the caller is authenticated.
+    // At `ERROR` level so that it is kept whenever any line is.
+    let span = tracing::error_span!(
+        "request",
+        requestId = %request_id,
+        method = %req.method(),
+        path = req.uri().path(),
+        route = %route,
+        userId = tracing::field::Empty,
+    );
     let context = Arc::new(RequestContext {
         request_id: request_id.clone(),
         user_id: OnceLock::new(),
+        span: span.clone(),
     });
-    let span = tracing::info_span!("request", requestId = %request_id);
     let mut response = CONTEXT
         .scope(context.clone(), next.run(req).instrument(span.clone()))
         .await;
-    let path = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or(path);
+    if let Some(matched) = response.extensions().get::<MatchedPath>() {
+        span.record("route", matched.as_str());
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     let status = response.status().as_u16();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let _entered = span.enter();
-    match context.user_id.get() {
-        Some(user_id) => tracing::info!(
-            requestId = %request_id, userId = %user_id, method = %method, path = %path, status, duration_ms,
-            "request finished"
-        ),
-        None => tracing::info!(
-            requestId = %request_id, method = %method, path = %path, status, duration_ms,
-            "request finished"
-        ),
-    }
+    span.in_scope(|| tracing::info!(status, duration_ms, "request finished"));
     response
 }
 

@@ -53,8 +53,7 @@ impl Delivery {
         };
         match serde_json::from_value::<EventEnvelope>(raw.clone()) {
             Ok(envelope) => {
-                let span =
-                    tracing::info_span!("side_effect", event.id = %envelope.id, effect = self.effect.name());
+                let span = tracing::error_span!(parent: &envelope.log_span(), "side_effect", effect = self.effect.name());
                 self.process(&envelope, &raw, subject, attempt)
                     .instrument(span)
                     .await
