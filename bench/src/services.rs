@@ -65,6 +65,7 @@ pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> an
         // client's share: the API-wide limit would refuse most of it.
         api_rate_limit: None,
         login_failure_limit: None,
+        password_reset_limit: None,
         trust_forwarded_for: false,
         admin: Some(command_api::AdminAccount {
             email: admin_email(scratch),

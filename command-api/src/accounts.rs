@@ -180,3 +180,40 @@ pub async fn revoke_user_sessions(conn: &mut PgConnection, user_id: Uuid) -> Res
     .await?;
     Ok(())
 }
+
+/// Uses a password-reset token: marks it used if it is unused and unexpired, in the
+/// statement that checks it (so it works once even under concurrent confirmations), and
+/// returns its user.
+pub async fn use_reset_token(pool: &PgPool, token_hash: &[u8]) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE password_reset_tokens SET used_at = now()
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+         RETURNING user_id",
+        token_hash
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Makes a token usable again after the password change it was used for failed.
+pub async fn restore_reset_token(pool: &PgPool, token_hash: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE password_reset_tokens SET used_at = NULL WHERE token_hash = $1",
+        token_hash
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Ends every outstanding reset link of a user (the password changed, or the account is
+/// gone).
+pub async fn retire_reset_tokens(conn: &mut PgConnection, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+        user_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

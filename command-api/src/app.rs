@@ -1,9 +1,9 @@
 //! Building and running the command API: connections, keys, services, routes and the
 //! background tasks (outbox relay, signing-key heartbeat, idempotency purge).
 
+use crate::account_limit::AccountLimit;
 use crate::bootstrap::ensure_admin;
 use crate::commands::Users;
-use crate::login_limit::LoginLimit;
 use crate::routes::Limits;
 use crate::routes::api_routes;
 use crate::sessions::Sessions;
@@ -100,7 +100,8 @@ impl Application {
             verifier,
             authority: auth::Authority::new(pool.clone()),
             pool: pool.clone(),
-            login_limit: LoginLimit::new(limiter, settings.login_failure_limit),
+            login_limit: AccountLimit::failed_logins(limiter.clone(), settings.login_failure_limit),
+            reset_limit: AccountLimit::password_resets(limiter, settings.password_reset_limit),
             trust_forwarded_for: settings.trust_forwarded_for,
         };
         let readiness = readiness(&pool, &nats, &redis);

@@ -254,7 +254,13 @@ fn account_writes(commit: Commit, user_id: Uuid, event: &UserEvent, new_hash: Op
                 }),
                 None => commit,
             };
-            commit.hook(move |conn| accounts::revoke_user_sessions(conn, user_id).boxed())
+            commit.hook(move |conn| {
+                async move {
+                    accounts::revoke_user_sessions(&mut *conn, user_id).await?;
+                    accounts::retire_reset_tokens(conn, user_id).await
+                }
+                .boxed()
+            })
         }
         UserEvent::RoleChanged { role, .. } => {
             let role = *role;
@@ -265,11 +271,14 @@ fn account_writes(commit: Commit, user_id: Uuid, event: &UserEvent, new_hash: Op
                 async move {
                     auth::authority::remove(&mut *conn, user_id).await?;
                     accounts::delete_credentials(&mut *conn, user_id).await?;
-                    accounts::revoke_user_sessions(conn, user_id).await
+                    accounts::revoke_user_sessions(&mut *conn, user_id).await?;
+                    accounts::retire_reset_tokens(conn, user_id).await
                 }
                 .boxed()
             })
             .release(EMAIL_CLAIM, user_id),
-        UserEvent::Registered { .. } | UserEvent::Renamed { .. } => commit,
+        UserEvent::Registered { .. } | UserEvent::Renamed { .. } | UserEvent::PasswordResetRequested {} => {
+            commit
+        }
     }
 }

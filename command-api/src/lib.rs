@@ -1,12 +1,12 @@
 //! The command API: validates requests and turns them into events appended to the
 //! Postgres event store (and, through the outbox relay, to NATS JetStream).
 
+mod account_limit;
 pub mod accounts;
 mod app;
 mod bootstrap;
 pub mod commands;
 mod idempotency;
-mod login_limit;
 mod routes;
 pub mod sessions;
 pub mod settings;

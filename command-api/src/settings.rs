@@ -50,6 +50,9 @@ pub struct Settings {
     /// `LOGIN_FAILURE_LIMIT` (`5/15m`): failed logins per account and per client
     /// address; successful logins do not count; `0` disables.
     pub login_failure_limit: Option<Quota>,
+    /// `PASSWORD_RESET_LIMIT` (`5/15m`): password-reset requests and confirmations per
+    /// account and per client address; `0` disables.
+    pub password_reset_limit: Option<Quota>,
     /// `TRUST_FORWARDED_FOR` (false): take the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     /// `ADMIN_EMAIL` + `ADMIN_PASSWORD`.
@@ -95,6 +98,7 @@ impl Settings {
             auth_rate_limit_per_minute: env_parse("AUTH_RATE_LIMIT_PER_MINUTE", 300u32)?,
             api_rate_limit: quota_from_env("API_RATE_LIMIT", DEFAULT_API_RATE_LIMIT)?,
             login_failure_limit: quota_from_env("LOGIN_FAILURE_LIMIT", DEFAULT_LOGIN_FAILURE_LIMIT)?,
+            password_reset_limit: quota_from_env("PASSWORD_RESET_LIMIT", DEFAULT_LOGIN_FAILURE_LIMIT)?,
             trust_forwarded_for: env_parse("TRUST_FORWARDED_FOR", false)?,
             admin,
             argon2_max_concurrency: env_parse("ARGON2_MAX_CONCURRENCY", cpus)?,

@@ -1,7 +1,7 @@
 //! Shared state of the command API's handlers.
 
+use crate::account_limit::AccountLimit;
 use crate::commands::Users;
-use crate::login_limit::LoginLimit;
 use crate::sessions::Sessions;
 use crate::shop::Shop;
 use auth::{Authority, TokenVerifier};
@@ -27,7 +27,9 @@ pub struct AppState {
     /// The database (idempotency look-ups).
     pub pool: PgPool,
     /// Failed logins per account and per address.
-    pub login_limit: LoginLimit,
+    pub login_limit: AccountLimit,
+    /// Password resets per account and per address.
+    pub reset_limit: AccountLimit,
     /// Whether the client address comes from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
 }

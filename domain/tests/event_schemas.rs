@@ -43,6 +43,7 @@ fn samples() -> Vec<UserEvent> {
             previous_role: Role::User,
         },
         UserEvent::PasswordChanged {},
+        UserEvent::PasswordResetRequested {},
         UserEvent::Deleted {},
     ]
 }

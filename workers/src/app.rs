@@ -80,6 +80,7 @@ impl Application {
             mailer,
             from: settings.mail.from.clone(),
             store: EventStore::new(pool.clone()),
+            password_links: settings.mail.password_links.clone(),
         };
         let effects = Effects::from_declarations(declarations, &context);
         let ledger = Ledger::new(pool.clone());

@@ -44,6 +44,8 @@ pub struct EffectContext {
     pub from: Mailbox,
     /// The event store, to read what an event only refers to (e.g. an order's owner).
     pub store: EventStore,
+    /// Where password links lead and how long they work.
+    pub password_links: crate::password_reset::PasswordLinks,
 }
 
 /// Why a side effect did not happen. The message is stored in dead letters and shown

@@ -5,7 +5,7 @@
 //!   the event types it reacts to, `perform`), registered with one line in
 //!   [`registry::EFFECTS`]; everything below is derived from that list.
 //! * [`consumer`]: one durable JetStream pull consumer per side effect and event type
-//!   (`workers-welcome-email`, `workers-order-confirmation`), each shared by the replicas
+//!   (`workers-welcome-email`, `workers-order-confirmation`, `workers-password-reset-email`), each shared by the replicas
 //!   as competing consumers.
 //! * [`delivery`] and [`ledger`]: the side effect of each event runs under a Postgres
 //!   advisory lock and is recorded in `side_effects` in the same transaction; failures
@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod mail;
 pub mod operator;
 pub mod order_confirmation;
+pub mod password_reset;
 pub mod registry;
 pub mod retry;
 pub mod settings;

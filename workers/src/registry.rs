@@ -4,6 +4,7 @@
 
 use crate::effects::{EffectContext, EffectError, Performed, SideEffect};
 use crate::order_confirmation::OrderConfirmation;
+use crate::password_reset::PasswordResetEmail;
 use crate::welcome::WelcomeEmail;
 use eventstore::EventEnvelope;
 use futures::future::BoxFuture;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub const EFFECTS: &[Declaration] = &[
     Declaration::of::<WelcomeEmail>(),
     Declaration::of::<OrderConfirmation>(),
+    Declaration::of::<PasswordResetEmail>(),
 ];
 
 /// A [`SideEffect`] as registered: its name, its event types and how to build it.

@@ -1,5 +1,6 @@
 //! Typed settings of the workers service, read once from the environment.
 
+use crate::password_reset::PasswordLinks;
 use crate::retry::RetryPolicy;
 use eventstore::StreamSettings;
 use lettre::Tokio1Executor;
@@ -57,7 +58,13 @@ pub struct MailSettings {
     pub dir: PathBuf,
     /// `SMTP_TIMEOUT_SECONDS` (default 30): one SMTP command may take this long.
     pub smtp_timeout: Duration,
+    /// `PASSWORD_RESET_URL` (default `http://localhost:3000/reset-password`) and
+    /// `PASSWORD_RESET_TTL_MINUTES` (default 30).
+    pub password_links: PasswordLinks,
 }
+
+/// `PASSWORD_RESET_URL` when unset: the page of a front end on its usual development port.
+pub const DEFAULT_PASSWORD_RESET_URL: &str = "http://localhost:3000/reset-password";
 
 impl fmt::Debug for MailSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,6 +74,7 @@ impl fmt::Debug for MailSettings {
             .field("from", &self.from.email.to_string())
             .field("dir", &self.dir)
             .field("smtp_timeout", &self.smtp_timeout)
+            .field("password_links", &self.password_links)
             .finish()
     }
 }
@@ -80,6 +88,10 @@ impl Default for MailSettings {
                 .expect("the default sender is a valid mailbox"),
             dir: PathBuf::from("./var/mail"),
             smtp_timeout: Duration::from_secs(30),
+            password_links: PasswordLinks {
+                url: DEFAULT_PASSWORD_RESET_URL.into(),
+                ttl: Duration::from_secs(30 * 60),
+            },
         }
     }
 }
@@ -143,6 +155,10 @@ impl Settings {
                 from,
                 dir: PathBuf::from(env_or("MAIL_DIR", "./var/mail")),
                 smtp_timeout: Duration::from_secs(positive("SMTP_TIMEOUT_SECONDS", 30)?),
+                password_links: PasswordLinks {
+                    url: env_or("PASSWORD_RESET_URL", DEFAULT_PASSWORD_RESET_URL),
+                    ttl: Duration::from_secs(positive("PASSWORD_RESET_TTL_MINUTES", 30)? * 60),
+                },
             },
             retry,
             concurrency: positive("WORKER_CONCURRENCY", 4)? as usize,

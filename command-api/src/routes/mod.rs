@@ -4,6 +4,7 @@ mod auth;
 mod dto;
 mod errors;
 mod orders;
+mod passwords;
 mod products;
 mod reviews;
 mod shop_dto;
@@ -37,6 +38,8 @@ pub fn api_routes(state: AppState, limits: Limits) -> (Router, utoipa::openapi::
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
+        .routes(routes!(passwords::request_reset))
+        .routes(routes!(passwords::confirm_reset))
         .route_layer(from_fn_with_state(limits.auth, limit));
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth)

@@ -40,6 +40,7 @@ pub fn settings(db: &TestDb, nats: &TestNats, redis: &TestRedis) -> Settings {
         auth_rate_limit_per_minute: 0,
         api_rate_limit: None,
         login_failure_limit: None,
+        password_reset_limit: None,
         trust_forwarded_for: false,
         admin: None,
         argon2_max_concurrency: 2,

@@ -5,6 +5,7 @@ mod hardening;
 mod helpers;
 mod orders;
 mod outbox;
+mod passwords;
 mod products;
 mod rate_limits;
 mod register;

@@ -46,6 +46,8 @@ pub enum UserCommand {
     },
     /// Record that the password changed (the hash itself is stored elsewhere).
     ChangePassword,
+    /// Ask for a link to set a new password.
+    RequestPasswordReset,
     /// Delete the account.
     Delete,
 }
@@ -90,6 +92,9 @@ pub fn decide(command: &UserCommand, state: &UserState) -> Result<Vec<UserEvent>
             }
         }
         (UserCommand::ChangePassword, UserState::Active { .. }) => Ok(vec![UserEvent::PasswordChanged {}]),
+        (UserCommand::RequestPasswordReset, UserState::Active { .. }) => {
+            Ok(vec![UserEvent::PasswordResetRequested {}])
+        }
         (UserCommand::Delete, UserState::Active { .. }) => Ok(vec![UserEvent::Deleted {}]),
     }
 }
@@ -113,12 +118,18 @@ pub fn evolve(state: UserState, event: &UserEvent) -> UserState {
             name,
             role: *role,
         },
-        // A password change leaves the decider's state as it is; events on an account
-        // that does not exist (or no longer does) change nothing.
-        (state @ UserState::Active { .. }, UserEvent::PasswordChanged {})
+        // Password changes and reset requests leave the decider's state as it is; events
+        // on an account that does not exist (or no longer does) change nothing.
+        (
+            state @ UserState::Active { .. },
+            UserEvent::PasswordChanged {} | UserEvent::PasswordResetRequested {},
+        )
         | (
             state @ (UserState::New | UserState::Deleted),
-            UserEvent::Renamed { .. } | UserEvent::RoleChanged { .. } | UserEvent::PasswordChanged {},
+            UserEvent::Renamed { .. }
+            | UserEvent::RoleChanged { .. }
+            | UserEvent::PasswordChanged {}
+            | UserEvent::PasswordResetRequested {},
         ) => state,
     }
 }
@@ -208,6 +219,20 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_request_is_recorded_and_changes_nothing_else() {
+        then(
+            &[registered()],
+            UserCommand::RequestPasswordReset,
+            Ok(vec![UserEvent::PasswordResetRequested {}]),
+        );
+        let before = given(&[registered()]);
+        assert_eq!(
+            given(&[registered(), UserEvent::PasswordResetRequested {}]),
+            before
+        );
+    }
+
+    #[test]
     fn changing_password_emits_password_changed() {
         then(
             &[registered()],
@@ -236,6 +261,7 @@ mod tests {
             UserCommand::Rename { name: name("X") },
             UserCommand::ChangeRole { role: Role::Admin },
             UserCommand::ChangePassword,
+            UserCommand::RequestPasswordReset,
             UserCommand::Delete,
         ] {
             then(&[], command.clone(), Err(UserError::NotFound));

@@ -29,6 +29,10 @@ crate::events! {
         },
         /// `user.password_changed` v1: the password changed (the hash is never in an event).
         PasswordChanged = "user.password_changed" version 1 {},
+        /// `user.password_reset_requested` v1: someone asked for a link to set a new
+        /// password; the workers email one to the account's address. The link's token is
+        /// never in an event.
+        PasswordResetRequested = "user.password_reset_requested" version 1 {},
         /// `user.deleted` v1: the account was deleted; its personal data must be erased
         /// from read models.
         Deleted = "user.deleted" version 1 {},
@@ -56,6 +60,7 @@ mod tests {
                 previous_role: Role::User,
             },
             UserEvent::PasswordChanged {},
+            UserEvent::PasswordResetRequested {},
             UserEvent::Deleted {},
         ]
     }

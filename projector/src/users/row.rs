@@ -35,6 +35,7 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
                 UserEvent::Renamed { .. }
                 | UserEvent::RoleChanged { .. }
                 | UserEvent::PasswordChanged {}
+                | UserEvent::PasswordResetRequested {}
                 | UserEvent::Deleted {},
             )
             | Err(_) => {
@@ -56,7 +57,7 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
         }
         Ok(UserEvent::Renamed { name }) => row.name = Some(name.as_str().to_owned()),
         Ok(UserEvent::RoleChanged { role, .. }) => row.role = role.as_str().to_owned(),
-        Ok(UserEvent::PasswordChanged {}) | Err(_) => {}
+        Ok(UserEvent::PasswordChanged {} | UserEvent::PasswordResetRequested {}) | Err(_) => {}
         Ok(UserEvent::Deleted {}) => {
             row.email = None;
             row.name = None;

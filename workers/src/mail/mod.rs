@@ -21,6 +21,37 @@ pub struct OutgoingMail {
     pub message: lettre::Message,
 }
 
+impl OutgoingMail {
+    /// A plain-text email caused by event `key`, its Message-ID `<{kind}.{key}@{domain of
+    /// from}>` (so a receiving side can spot a duplicate too). `None` when lettre refuses
+    /// the parts.
+    pub fn plain_text(
+        key: Uuid,
+        kind: &str,
+        from: &lettre::message::Mailbox,
+        to: lettre::message::Mailbox,
+        subject: String,
+        text: String,
+    ) -> Option<Self> {
+        use lettre::message::Body;
+        use lettre::message::header::{ContentTransferEncoding, ContentType};
+        let message_id = format!("<{kind}.{key}@{}>", from.email.domain());
+        // 8bit keeps names and amounts readable as sent; lettre refuses it for lines over
+        // 76 characters, and those fall back to its automatic choice.
+        let body = Body::new_with_encoding(text.clone(), ContentTransferEncoding::EightBit)
+            .unwrap_or_else(|_| Body::new(text));
+        let message = lettre::Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(message_id))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .ok()?;
+        Some(Self { key, message })
+    }
+}
+
 /// Why an email was not sent. The message is safe to store and show to operators: it
 /// never carries credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -22,6 +22,10 @@ fn context() -> EffectContext {
         mailer: Arc::new(NoMailer),
         from: "Team <team@example.org>".parse().expect("mailbox"),
         store: EventStore::new(pool),
+        password_links: crate::password_reset::PasswordLinks {
+            url: "http://localhost:3000/reset-password".into(),
+            ttl: std::time::Duration::from_secs(1800),
+        },
     }
 }
 
@@ -99,6 +103,11 @@ fn the_shipped_effects_keep_their_stored_names_and_consumers() {
                 "workers-order-confirmation".to_owned(),
                 "order.placed",
                 "order_confirmation"
+            ),
+            (
+                "workers-password-reset-email".to_owned(),
+                "user.password_reset_requested",
+                "password_reset_email"
             ),
         ]
     );
