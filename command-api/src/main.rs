@@ -1,6 +1,6 @@
-//! `command-api` binary: `command-api` serves; `command-api migrate` applies migrations and exits.
+//! `command-api` binary: `command-api` serves; `command-api migrate [list | revert
+//! <version>]` applies, lists or reverts migrations and exits.
 
-use anyhow::Context;
 use command_api::{Application, Settings};
 
 #[tokio::main]
@@ -8,11 +8,8 @@ async fn main() -> anyhow::Result<()> {
     runtime::telemetry::init("command-api");
     let settings = Settings::from_env()?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
-        runtime::connect_postgres(&settings.infra.database_url, 2)
-            .await
-            .context("migrating")?;
-        tracing::info!("migrations applied");
-        return Ok(());
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return runtime::migrations::command(&settings.infra.database_url, &args).await;
     }
     let shutdown = runtime::shutdown_signal();
     Application::build(settings).await?.run_until(shutdown).await

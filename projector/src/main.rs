@@ -1,5 +1,6 @@
-//! The projector binary: `projector` runs the live projection, `projector migrate` applies
-//! migrations, `projector rebuild` rebuilds every projection from the event store.
+//! The projector binary: `projector` runs the live projection, `projector migrate [list |
+//! revert <version>]` applies, lists or reverts migrations, `projector rebuild` rebuilds
+//! every projection from the event store.
 
 use anyhow::Context;
 use projector::{Projector, Settings};
@@ -13,9 +14,8 @@ async fn main() -> anyhow::Result<()> {
     match command.as_deref() {
         None => serve(settings).await,
         Some("migrate") => {
-            runtime::connect_postgres(&settings.infra.database_url, 2).await?;
-            tracing::info!("migrations applied");
-            Ok(())
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            runtime::migrations::command(&settings.infra.database_url, &args).await
         }
         Some("rebuild") => rebuild(settings).await,
         Some(other) => anyhow::bail!("unknown command {other:?}; expected `migrate` or `rebuild`"),

@@ -1,5 +1,5 @@
-//! `query-api`: serves the read API until SIGTERM/SIGINT. `query-api migrate` applies the
-//! database migrations and exits.
+//! `query-api`: serves the read API until SIGTERM/SIGINT. `query-api migrate [list | revert
+//! <version>]` applies, lists or reverts the database migrations and exits.
 
 use anyhow::{Context, bail};
 use query_api::{Application, Settings};
@@ -11,10 +11,8 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         None => serve(settings).await,
         Some("migrate") => {
-            // Creates the database when missing and applies pending migrations (runtime::migrate).
-            runtime::connect_postgres(&settings.database_url, 1).await?;
-            tracing::info!("migrations applied");
-            Ok(())
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            runtime::migrations::command(&settings.database_url, &args).await
         }
         Some(other) => bail!("unknown command `{other}` (expected no argument, or `migrate`)"),
     }

@@ -66,7 +66,7 @@ pub async fn connect_postgres_with(
     let mut migrating = PgConnection::connect_with(&options)
         .await
         .context("could not connect to PostgreSQL")?;
-    migrate(&mut migrating).await?;
+    crate::migrations::migrate(&mut migrating).await?;
     let _ = migrating.close().await;
     let timeout = statement_timeout.as_millis().to_string();
     let pool = PgPoolOptions::new()
@@ -76,15 +76,6 @@ pub async fn connect_postgres_with(
         .await
         .context("could not connect to PostgreSQL")?;
     Ok(pool)
-}
-
-/// Applies pending migrations (under sqlx's advisory lock, so services may race).
-pub async fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
-    use anyhow::Context;
-    sqlx::migrate!("../migrations")
-        .run(conn)
-        .await
-        .context("could not apply migrations")
 }
 
 /// A NATS client that keeps retrying in the background when the server is down.

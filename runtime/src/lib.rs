@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod changes;
 pub mod config;
 pub mod connect;
+pub mod migrations;
 pub mod readiness;
 pub mod redis;
 pub mod shutdown;
@@ -14,7 +15,8 @@ pub mod telemetry;
 
 pub use changes::{ChangeFeed, StampedCache};
 pub use config::{ConfigError, InfraSettings, env_opt, env_or, env_parse};
-pub use connect::{connect_nats, connect_postgres, connect_postgres_with, migrate, statement_timeout};
+pub use connect::{connect_nats, connect_postgres, connect_postgres_with, statement_timeout};
+pub use migrations::migrate;
 pub use readiness::{changes_check, nats_check, redis_check};
 pub use redis::{GuardedConnection, RedisHandle};
 pub use shutdown::shutdown_signal;

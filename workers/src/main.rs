@@ -1,4 +1,5 @@
-//! The workers binary: `workers` runs the service, `workers migrate` applies migrations.
+//! The workers binary: `workers` runs the service, `workers migrate [list | revert
+//! <version>]` applies, lists or reverts migrations.
 
 use anyhow::Context;
 use workers::{Application, Settings};
@@ -16,9 +17,8 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         let url = runtime::env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cqrs");
-        runtime::connect_postgres(&url, 1).await?;
-        tracing::info!("migrations applied");
-        return Ok(());
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return runtime::migrations::command(&url, &args).await;
     }
     let settings = Settings::from_env().context("invalid configuration")?;
     let pool = runtime::connect_postgres(&settings.database_url, settings.database_max_connections).await?;
