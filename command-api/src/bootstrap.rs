@@ -44,7 +44,7 @@ pub async fn ensure_admin(users: &Users, pool: &PgPool, admin: &AdminAccount) ->
                 let input = Registration {
                     email: email.clone(),
                     name: name.clone(),
-                    password: password.clone(),
+                    password: Some(password.clone()),
                     role: Role::Admin,
                 };
                 match users.register(input, &metadata, None).await {

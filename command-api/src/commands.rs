@@ -140,8 +140,9 @@ pub struct Registration {
     pub email: Email,
     /// Name.
     pub name: UserName,
-    /// Password.
-    pub password: Password,
+    /// Password; `None` for an account an administrator creates, whose user sets it
+    /// through an emailed link (`user.password_reset_requested` in the same unit).
+    pub password: Option<Password>,
     /// Role.
     pub role: Role,
 }
@@ -178,7 +179,10 @@ impl Users {
         metadata: &EventMetadata,
         idempotency: Option<PendingIdempotency>,
     ) -> Result<UserOutcome, CommandError> {
-        let hash = self.hasher.hash(input.password.expose()).await?;
+        let hash = match &input.password {
+            Some(password) => Some(self.hasher.hash(password.expose()).await?),
+            None => None,
+        };
         let id = Uuid::now_v7();
         let command = UserCommand::Register {
             email: input.email.clone(),
@@ -189,7 +193,10 @@ impl Users {
         let (outcome, envelopes) = self
             .engine
             .execute::<UserAggregate, _, _>(id, Expect::Any, |loaded| {
-                let events = UserAggregate::decide(&command, &loaded.state)?;
+                let mut events = UserAggregate::decide(&command, &loaded.state)?;
+                if hash.is_none() {
+                    events.push(UserEvent::PasswordResetRequested {});
+                }
                 let (change, state) = eventstore::change::<UserAggregate>(id, loaded, &events);
                 let outcome = UserOutcome {
                     id,
@@ -197,15 +204,16 @@ impl Users {
                     version: eventstore::version_after(loaded, &events),
                     position: None,
                 };
-                let hash = hash.clone();
-                let commit = Commit::new(metadata.clone())
+                let mut commit = Commit::new(metadata.clone())
                     .claim(EMAIL_CLAIM, input.email.as_str(), id)
                     .change(change)
-                    .hook(move |conn| {
-                        async move { accounts::set_password_hash(conn, id, &hash).await }.boxed()
-                    })
                     .hook(move |conn| auth::authority::record_role(conn, id, role).boxed())
                     .idempotent(answer(idempotency.as_ref(), &outcome));
+                if let Some(hash) = hash.clone() {
+                    commit = commit.hook(move |conn| {
+                        async move { accounts::set_password_hash(conn, id, &hash).await }.boxed()
+                    });
+                }
                 Ok((commit, outcome))
             })
             .await?;
@@ -222,10 +230,30 @@ impl Users {
         new_password_hash: Option<&str>,
         metadata: &EventMetadata,
     ) -> Result<UserOutcome, CommandError> {
+        self.execute_all(user_id, &[command], if_match, new_password_hash, metadata)
+            .await
+    }
+
+    /// Runs commands on an existing user in one unit of work, each decided on the state
+    /// the ones before it leave (a `PUT` that renames and changes the email).
+    pub async fn execute_all(
+        &self,
+        user_id: Uuid,
+        commands: &[UserCommand],
+        if_match: Option<i64>,
+        new_password_hash: Option<&str>,
+        metadata: &EventMetadata,
+    ) -> Result<UserOutcome, CommandError> {
         let (outcome, envelopes) = self
             .engine
             .execute::<UserAggregate, _, _>(user_id, Expect::from(if_match), |loaded| {
-                let events = UserAggregate::decide(&command, &loaded.state)?;
+                let mut events = Vec::new();
+                let mut state = loaded.state.clone();
+                for command in commands {
+                    let decided = UserAggregate::decide(command, &state)?;
+                    state = UserAggregate::fold(state, &decided);
+                    events.extend(decided);
+                }
                 let (change, state) = eventstore::change::<UserAggregate>(user_id, loaded, &events);
                 let mut commit = Commit::new(metadata.clone()).change(change);
                 for event in &events {
@@ -261,6 +289,13 @@ fn account_writes(commit: Commit, user_id: Uuid, event: &UserEvent, new_hash: Op
                 }
                 .boxed()
             })
+        }
+        // The old address is given up and the new one claimed in the same unit: two
+        // accounts racing for one address get one 201/200 and one 409.
+        UserEvent::EmailChanged { email, .. } => {
+            commit
+                .release(EMAIL_CLAIM, user_id)
+                .claim(EMAIL_CLAIM, email.as_str(), user_id)
         }
         UserEvent::RoleChanged { role, .. } => {
             let role = *role;

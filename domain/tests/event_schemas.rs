@@ -42,6 +42,10 @@ fn samples() -> Vec<UserEvent> {
             role: Role::Admin,
             previous_role: Role::User,
         },
+        UserEvent::EmailChanged {
+            email: Email::parse("ada@lovelace.org").expect("valid"),
+            previous_email: Email::parse("ada@example.com").expect("valid"),
+        },
         UserEvent::PasswordChanged {},
         UserEvent::PasswordResetRequested {},
         UserEvent::Deleted {},

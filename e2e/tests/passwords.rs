@@ -124,3 +124,94 @@ async fn a_forgotten_password_is_replaced_through_the_emailed_link_once() {
     assert_eq!(body["error"]["details"][0]["field"], "token");
     assert_eq!(login("analytical-engine-2").await.expect("login").status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_made_by_an_admin_is_opened_by_its_link_and_an_email_change_tells_the_old_address() {
+    let stack = Stack::start().await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", stack.command);
+    let login = |email: &'static str, password: &'static str| {
+        http.post(url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    let admin: Value = login(support::ADMIN_EMAIL, support::ADMIN_PASSWORD)
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("JSON");
+    let admin = admin["data"]["accessToken"].as_str().expect("token").to_owned();
+    let created = http
+        .post(url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"email": "grace@example.com", "name": "Grace", "role": "user"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.expect("JSON")["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mail = eventually(WAIT, "the set-password email", || async {
+        stack
+            .smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.to == ["grace@example.com"] && m.data.contains("Subject: Set the password"))
+    })
+    .await;
+    let token = token_in(&mail.data).unwrap_or_else(|| panic!("a token in the email:\n{}", mail.data));
+    let confirmed = http
+        .post(url("/api/v1/passwords/reset/confirm"))
+        .json(&json!({"token": token, "newPassword": "compiler-1952"}))
+        .send()
+        .await
+        .expect("confirm");
+    assert_eq!(confirmed.status(), 204);
+    let session: Value = login("grace@example.com", "compiler-1952")
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("JSON");
+    let access = session["data"]["accessToken"].as_str().expect("token").to_owned();
+
+    let changed = http
+        .patch(url(&format!("/api/v1/users/{id}")))
+        .bearer_auth(&access)
+        .json(&json!({"email": "grace@navy.mil"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(changed.status(), 200);
+    let notice = eventually(WAIT, "the notice to the old address", || async {
+        stack.smtp.messages().into_iter().find(|m| {
+            m.to == ["grace@example.com"]
+                && m.data
+                    .contains("Subject: The email address of your account changed")
+        })
+    })
+    .await;
+    assert!(notice.data.contains("g***@navy.mil"), "{}", notice.data);
+    assert!(
+        !notice.data.contains("grace@navy.mil"),
+        "the new address is shown only in part"
+    );
+    // The read model follows.
+    let me = eventually(WAIT, "the query API to show the new email", || async {
+        let body: Value = http
+            .get(format!("{}/api/v1/me", stack.query))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (body["data"]["email"] == "grace@navy.mil").then_some(body)
+    })
+    .await;
+    assert_eq!(me["data"]["name"], "Grace");
+}

@@ -155,7 +155,7 @@ impl Commit {
         self
     }
 
-    /// Gives up an owner's claims of one kind.
+    /// Gives up an owner's claims of one kind (before this unit's own claims are made).
     pub fn release(mut self, kind: &'static str, owner_id: Uuid) -> Self {
         self.releases.push((kind, owner_id));
         self
@@ -383,6 +383,17 @@ async fn write_unit(
     commit: &mut Commit,
     now: DateTime<Utc>,
 ) -> Result<Vec<EventEnvelope>, StoreError> {
+    // Releases first, so that a unit can give up a value and claim another of the same
+    // kind (an email change).
+    for (kind, owner_id) in &commit.releases {
+        sqlx::query!(
+            "DELETE FROM unique_claims WHERE kind = $1 AND owner_id = $2",
+            kind,
+            owner_id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     for claim in &commit.claims {
         let result = sqlx::query!(
             "INSERT INTO unique_claims (kind, value, owner_id) VALUES ($1, $2, $3)
@@ -404,15 +415,6 @@ async fn write_unit(
         .await?
         .pop()
         .unwrap_or(Ok(Vec::new()))?;
-    for (kind, owner_id) in &commit.releases {
-        sqlx::query!(
-            "DELETE FROM unique_claims WHERE kind = $1 AND owner_id = $2",
-            kind,
-            owner_id
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
     for hook in std::mem::take(&mut commit.hooks) {
         hook(&mut *tx).await?;
     }

@@ -5,7 +5,7 @@
 //!   the event types it reacts to, `perform`), registered with one line in
 //!   [`registry::EFFECTS`]; everything below is derived from that list.
 //! * [`consumer`]: one durable JetStream pull consumer per side effect and event type
-//!   (`workers-welcome-email`, `workers-order-confirmation`, `workers-password-reset-email`), each shared by the replicas
+//!   (`workers-welcome-email`, `workers-order-confirmation`, `workers-password-reset-email`, `workers-email-change-notice`), each shared by the replicas
 //!   as competing consumers.
 //! * [`delivery`] and [`ledger`]: the side effect of each event runs under a Postgres
 //!   advisory lock and is recorded in `side_effects` in the same transaction; failures
@@ -24,6 +24,7 @@ pub mod consumer;
 pub mod dead_letters;
 pub mod delivery;
 pub mod effects;
+pub mod email_change;
 pub mod ledger;
 pub mod mail;
 pub mod operator;

@@ -25,6 +25,16 @@ pub struct PasswordLinks {
     pub ttl: Duration,
 }
 
+/// One link as the email tells it.
+pub struct Link<'a> {
+    /// The secret.
+    pub token: &'a str,
+    /// When it stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Whether it sets the account's first password (an account an admin made).
+    pub first: bool,
+}
+
 /// Emails a link that sets a new password.
 pub struct PasswordResetEmail {
     mailer: Arc<dyn Mailer>,
@@ -85,7 +95,19 @@ impl SideEffect for PasswordResetEmail {
         if stored.is_none() {
             return Ok(Performed::Skipped("the link was already used"));
         }
-        let mail = self.compose(envelope, email.as_str(), name.as_str(), &secret.token, expires_at)?;
+        // An account an administrator created has no password yet: its link sets the first.
+        let has_password =
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM credentials WHERE user_id = $1)")
+                .bind(envelope.stream_id)
+                .fetch_one(self.store.pool())
+                .await
+                .map_err(|_| EffectError::transient("the account could not be loaded"))?;
+        let link = Link {
+            token: &secret.token,
+            expires_at,
+            first: !has_password,
+        };
+        let mail = self.compose(envelope, email.as_str(), name.as_str(), &link)?;
         self.mailer.send(&mail).await?;
         Ok(Performed::Done)
     }
@@ -99,27 +121,39 @@ impl PasswordResetEmail {
         envelope: &EventEnvelope,
         email: &str,
         name: &str,
-        token: &str,
-        expires_at: chrono::DateTime<chrono::Utc>,
+        link: &Link<'_>,
     ) -> Result<OutgoingMail, EffectError> {
         let address = email
             .parse()
             .map_err(|_| EffectError::permanent("the recipient address is not valid"))?;
-        let link = format!("{}#token={token}", self.links.url);
+        let token = link.token;
+        let url = format!("{}#token={token}", self.links.url);
+        let (subject, opening, closing) = if link.first {
+            (
+                "Set the password of your new account",
+                "an account was made for you. To choose its password, open",
+                "If you did not expect it, ignore this email: nobody can sign in to the account \
+                 without a password.",
+            )
+        } else {
+            (
+                "Reset your password",
+                "someone asked to reset the password of this account. To choose a new one, open",
+                "If you did not ask for it, ignore this email: your password stays as it is.",
+            )
+        };
         let text = format!(
-            "Hello {name},\r\n\r\nsomeone asked to reset the password of this account. To choose \
-             a new one, open\r\n\r\n{link}\r\n\r\nor send this token with the new password to \
-             POST /api/v1/passwords/reset/confirm:\r\n\r\n{token}\r\n\r\nThe link works once, \
-             until {} (UTC). If you did not ask for it, ignore this email: your password \
-             stays as it is.\r\n\r\nThe CQRS Backend team\r\n",
-            expires_at.format("%Y-%m-%d %H:%M")
+            "Hello {name},\r\n\r\n{opening}\r\n\r\n{url}\r\n\r\nor send this token with the \
+             new password to POST /api/v1/passwords/reset/confirm:\r\n\r\n{token}\r\n\r\nThe \
+             link works once, until {} (UTC). {closing}\r\n\r\nThe CQRS Backend team\r\n",
+            link.expires_at.format("%Y-%m-%d %H:%M")
         );
         OutgoingMail::plain_text(
             envelope.id,
             "password-reset",
             &self.from,
             Mailbox::new(Some(name.to_owned()), address),
-            "Reset your password".to_owned(),
+            subject.to_owned(),
             text,
         )
         .ok_or_else(|| EffectError::permanent("the password-reset email cannot be composed"))

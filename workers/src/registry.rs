@@ -3,6 +3,7 @@
 //! follow from that declaration.
 
 use crate::effects::{EffectContext, EffectError, Performed, SideEffect};
+use crate::email_change::EmailChangeNotice;
 use crate::order_confirmation::OrderConfirmation;
 use crate::password_reset::PasswordResetEmail;
 use crate::welcome::WelcomeEmail;
@@ -15,6 +16,7 @@ pub const EFFECTS: &[Declaration] = &[
     Declaration::of::<WelcomeEmail>(),
     Declaration::of::<OrderConfirmation>(),
     Declaration::of::<PasswordResetEmail>(),
+    Declaration::of::<EmailChangeNotice>(),
 ];
 
 /// A [`SideEffect`] as registered: its name, its event types and how to build it.

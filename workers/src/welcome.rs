@@ -57,7 +57,7 @@ impl WelcomeEmail {
         let message_id = format!("<welcome.{}@{}>", envelope.id, self.from.email.domain());
         let text = format!(
             "Hello {name},\r\n\r\nwelcome aboard! Your account is ready:\r\nsign in with this email \
-             address and the password you chose.\r\n\r\nThe CQRS Backend team\r\n"
+             address and your password.\r\n\r\nThe CQRS Backend team\r\n"
         );
         // 8bit keeps the greeting readable as sent (no quoted-printable escapes inside the
         // name); lettre refuses it for lines over 76 characters (very long names), and

@@ -55,7 +55,7 @@ pub async fn register(
     let input = Registration {
         email,
         name,
-        password,
+        password: Some(password),
         role: Role::User,
     };
     match state.users.register(input, &metadata(None), pending).await {

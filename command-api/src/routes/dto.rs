@@ -40,13 +40,44 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// `PATCH /api/v1/users/{id}`.
+/// `PATCH /api/v1/users/{id}`: the fields to change, at least one.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RenameRequest {
+pub struct UpdateUserRequest {
     /// New name, 1 to 100 characters.
     #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    /// New email address, unique across accounts; the old address is told.
+    #[schema(format = Email, max_length = 254)]
+    pub email: Option<String>,
+}
+
+/// `PUT /api/v1/users/{id}`: the whole profile.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceUserRequest {
+    /// Name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// Email address, unique across accounts; when it changes, the old address is told.
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+}
+
+/// `POST /api/v1/users` (admins): an account whose user sets the password through an
+/// emailed link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// A valid address, at most 254 characters; unique, case-insensitively.
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// `user` or `admin`.
+    #[schema(pattern = "^(user|admin)$")]
+    pub role: String,
 }
 
 /// `PUT /api/v1/users/{id}/role`.

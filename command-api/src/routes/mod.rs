@@ -43,7 +43,8 @@ pub fn api_routes(state: AppState, limits: Limits) -> (Router, utoipa::openapi::
         .route_layer(from_fn_with_state(limits.auth, limit));
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth)
-        .routes(routes!(users::rename, users::delete))
+        .routes(routes!(users::create))
+        .routes(routes!(users::update, users::replace, users::delete))
         .routes(routes!(users::change_role))
         .routes(routes!(users::change_password))
         .routes(routes!(products::create))
@@ -67,7 +68,7 @@ pub fn api_routes(state: AppState, limits: Limits) -> (Router, utoipa::openapi::
 #[derive(OpenApi)]
 #[openapi(
     info(title = "command-api", description = "Writes: registration, sessions, users, products, orders and reviews. Every write appends events."),
-    components(schemas(dto::RegisterRequest, dto::LoginRequest, dto::RefreshRequest, dto::RenameRequest,
+    components(schemas(dto::RegisterRequest, dto::LoginRequest, dto::RefreshRequest, dto::UpdateUserRequest, dto::ReplaceUserRequest, dto::CreateUserRequest,
                        dto::RoleRequest, dto::PasswordRequest, dto::UserResponse, dto::TokenResponse,
                        shop_dto::CreateProductRequest, shop_dto::UpdateProductRequest, shop_dto::RestockRequest,
                        shop_dto::OrderItem, shop_dto::PlaceOrderRequest, shop_dto::ProductResponse,

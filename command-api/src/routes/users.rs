@@ -1,12 +1,16 @@
-//! `/api/v1/users/{id}`: profile, role, password and deletion.
+//! `/api/v1/users` and `/api/v1/users/{id}`: accounts made by admins, profile (name and
+//! email), role, password and deletion.
 
 use super::auth::metadata;
-use super::dto::{PasswordRequest, RenameRequest, RoleRequest, UserResponse};
+use super::dto::{
+    CreateUserRequest, PasswordRequest, ReplaceUserRequest, RoleRequest, UpdateUserRequest, UserResponse,
+};
 use crate::accounts;
+use crate::commands::Registration;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use domain::user::{Password, UserCommand, UserName};
+use domain::user::{Email, Password, Role, UserCommand, UserName};
 use uuid::Uuid;
 use web::{Actor, ApiError, ApiJson, ApiPath, ApiResponse, FieldError};
 
@@ -44,33 +48,127 @@ fn answer(outcome: &crate::commands::UserOutcome) -> Result<ApiResponse, ApiErro
     Ok(ApiResponse::ok(user).etag(outcome.version))
 }
 
-/// Rename a user (the user themself or an admin).
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = RenameRequest,
+/// Create an account (admins only). It has no password: the user gets an email with a
+/// single-use link to set one (the reset flow; `user.registered` and
+/// `user.password_reset_requested` are appended together).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Created; `user.registered` and `user.password_reset_requested` appended", body = web::Envelope<UserResponse>),
+        (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 409, description = "CONFLICT: the email is already registered")))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Actor,
+    ApiJson(body): ApiJson<CreateUserRequest>,
+) -> Result<ApiResponse, ApiError> {
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email).map_err(|e| errors.push(FieldError::new("email", e.0)));
+    let name = UserName::parse(&body.name).map_err(|e| errors.push(FieldError::new("name", e.0)));
+    let role = Role::parse(&body.role).map_err(|e| errors.push(FieldError::new("role", e.0)));
+    let (Ok(email), Ok(name), Ok(role)) = (email, name, role) else {
+        return Err(ApiError::validation(errors));
+    };
+    caller.require_admin()?;
+    let input = Registration {
+        email,
+        name,
+        password: None,
+        role,
+    };
+    let outcome = state
+        .users
+        .register(input, &metadata(Some(caller.id)), None)
+        .await?;
+    let user = UserResponse::from_outcome(&outcome).ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(ApiResponse::created(user)
+        .etag(outcome.version)
+        .header(header::LOCATION, &format!("/api/v1/users/{}", outcome.id)))
+}
+
+/// Change a user's name and/or email (the user themself or an admin). A new email must be
+/// free (409 otherwise, also when two accounts race for it); the old address is told.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUserRequest,
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
     security(("bearer" = [])),
-    responses((status = 200, description = "Renamed; `user.renamed` appended", body = web::Envelope<UserResponse>),
+    responses((status = 200, description = "Changed; `user.renamed` and/or `user.email_changed` appended", body = web::Envelope<UserResponse>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
         (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND"),
+        (status = 409, description = "CONFLICT: the email is already registered"),
         (status = 412, description = "PRECONDITION_FAILED")))]
-pub async fn rename(
+pub async fn update(
     State(state): State<AppState>,
     caller: Actor,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<RenameRequest>,
+    ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> Result<ApiResponse, ApiError> {
-    let name = UserName::parse(&body.name).map_err(|e| ApiError::invalid_field("name", e.0))?;
-    let expected = if_match(&headers)?;
+    if body.name.is_none() && body.email.is_none() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "give at least one of name and email",
+        )]));
+    }
+    let commands = profile_commands(body.name.as_deref(), body.email.as_deref())?;
+    change_profile(&state, caller, id, &headers, &commands).await
+}
+
+/// Replace a user's profile, name and email (the user themself or an admin). What is
+/// unchanged appends nothing; a changed email is told to the old address.
+#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users", request_body = ReplaceUserRequest,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "Expected version: an `ETag` of this API (`\"3\"`), or `*`", pattern = r#"^(\*|(W/)?"?[0-9]{1,18}"?)$"#)),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Replaced; `user.renamed` and/or `user.email_changed` appended", body = web::Envelope<UserResponse>),
+        (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
+        (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND"),
+        (status = 409, description = "CONFLICT: the email is already registered"),
+        (status = 412, description = "PRECONDITION_FAILED")))]
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Actor,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReplaceUserRequest>,
+) -> Result<ApiResponse, ApiError> {
+    let commands = profile_commands(Some(&body.name), Some(&body.email))?;
+    change_profile(&state, caller, id, &headers, &commands).await
+}
+
+/// The commands of a profile change, every field validated (all errors at once).
+fn profile_commands(name: Option<&str>, email: Option<&str>) -> Result<Vec<UserCommand>, ApiError> {
+    let mut errors = Vec::new();
+    let mut commands = Vec::new();
+    if let Some(name) = name {
+        match UserName::parse(name) {
+            Ok(name) => commands.push(UserCommand::Rename { name }),
+            Err(e) => errors.push(FieldError::new("name", e.0)),
+        }
+    }
+    if let Some(email) = email {
+        match Email::parse(email) {
+            Ok(email) => commands.push(UserCommand::ChangeEmail { email }),
+            Err(e) => errors.push(FieldError::new("email", e.0)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(commands)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+async fn change_profile(
+    state: &AppState,
+    caller: Actor,
+    id: Uuid,
+    headers: &HeaderMap,
+    commands: &[UserCommand],
+) -> Result<ApiResponse, ApiError> {
+    let expected = if_match(headers)?;
     caller.require_self_or_admin(id)?;
     let outcome = state
         .users
-        .execute(
-            id,
-            UserCommand::Rename { name },
-            expected,
-            None,
-            &metadata(Some(caller.id)),
-        )
+        .execute_all(id, commands, expected, None, &metadata(Some(caller.id)))
         .await?;
     answer(&outcome)
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the command API against real Postgres, NATS and Redis.
 
+mod accounts;
 mod authority;
 mod hardening;
 mod helpers;

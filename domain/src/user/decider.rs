@@ -39,6 +39,11 @@ pub enum UserCommand {
         /// New name.
         name: UserName,
     },
+    /// Change the email address (its uniqueness is the command API's claim).
+    ChangeEmail {
+        /// New address.
+        email: Email,
+    },
     /// Change the role.
     ChangeRole {
         /// New role.
@@ -81,6 +86,16 @@ pub fn decide(command: &UserCommand, state: &UserState) -> Result<Vec<UserEvent>
                 Ok(vec![UserEvent::Renamed { name: name.clone() }])
             }
         }
+        (UserCommand::ChangeEmail { email }, UserState::Active { email: current, .. }) => {
+            if email == current {
+                Ok(vec![])
+            } else {
+                Ok(vec![UserEvent::EmailChanged {
+                    email: email.clone(),
+                    previous_email: current.clone(),
+                }])
+            }
+        }
         (UserCommand::ChangeRole { role }, UserState::Active { role: current, .. }) => {
             if role == current {
                 Ok(vec![])
@@ -113,6 +128,11 @@ pub fn evolve(state: UserState, event: &UserEvent) -> UserState {
             name: name.clone(),
             role,
         },
+        (UserState::Active { name, role, .. }, UserEvent::EmailChanged { email, .. }) => UserState::Active {
+            email: email.clone(),
+            name,
+            role,
+        },
         (UserState::Active { email, name, .. }, UserEvent::RoleChanged { role, .. }) => UserState::Active {
             email,
             name,
@@ -127,6 +147,7 @@ pub fn evolve(state: UserState, event: &UserEvent) -> UserState {
         | (
             state @ (UserState::New | UserState::Deleted),
             UserEvent::Renamed { .. }
+            | UserEvent::EmailChanged { .. }
             | UserEvent::RoleChanged { .. }
             | UserEvent::PasswordChanged {}
             | UserEvent::PasswordResetRequested {},
@@ -219,6 +240,32 @@ mod tests {
     }
 
     #[test]
+    fn an_email_change_names_both_addresses_and_the_same_address_changes_nothing() {
+        let new = Email::parse("ada@lovelace.org").expect("valid");
+        then(
+            &[registered()],
+            UserCommand::ChangeEmail { email: new.clone() },
+            Ok(vec![UserEvent::EmailChanged {
+                email: new.clone(),
+                previous_email: email(),
+            }]),
+        );
+        then(
+            &[registered()],
+            UserCommand::ChangeEmail { email: email() },
+            Ok(vec![]),
+        );
+        let changed = given(&[
+            registered(),
+            UserEvent::EmailChanged {
+                email: new.clone(),
+                previous_email: email(),
+            },
+        ]);
+        assert!(matches!(changed, UserState::Active { email, .. } if email == new));
+    }
+
+    #[test]
     fn a_reset_request_is_recorded_and_changes_nothing_else() {
         then(
             &[registered()],
@@ -260,6 +307,7 @@ mod tests {
         for command in [
             UserCommand::Rename { name: name("X") },
             UserCommand::ChangeRole { role: Role::Admin },
+            UserCommand::ChangeEmail { email: email() },
             UserCommand::ChangePassword,
             UserCommand::RequestPasswordReset,
             UserCommand::Delete,

@@ -20,6 +20,14 @@ crate::events! {
             /// The new name.
             name: UserName,
         },
+        /// `user.email_changed` v1: the account's email address changed; the old address
+        /// is told.
+        EmailChanged = "user.email_changed" version 1 {
+            /// The new normalised address.
+            email: Email,
+            /// The address before the change.
+            previous_email: Email,
+        },
         /// `user.role_changed` v1: an administrator changed the role.
         RoleChanged = "user.role_changed" version 1 {
             /// The new role.
@@ -58,6 +66,10 @@ mod tests {
             UserEvent::RoleChanged {
                 role: Role::Admin,
                 previous_role: Role::User,
+            },
+            UserEvent::EmailChanged {
+                email: Email::parse("ada@lovelace.org").expect("valid"),
+                previous_email: Email::parse("ada@example.com").expect("valid"),
             },
             UserEvent::PasswordChanged {},
             UserEvent::PasswordResetRequested {},

@@ -33,6 +33,7 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
             }),
             Ok(
                 UserEvent::Renamed { .. }
+                | UserEvent::EmailChanged { .. }
                 | UserEvent::RoleChanged { .. }
                 | UserEvent::PasswordChanged {}
                 | UserEvent::PasswordResetRequested {}
@@ -56,6 +57,7 @@ pub fn evolve(state: Option<UserRow>, envelope: &EventEnvelope) -> Option<UserRo
             row.role = role.as_str().to_owned();
         }
         Ok(UserEvent::Renamed { name }) => row.name = Some(name.as_str().to_owned()),
+        Ok(UserEvent::EmailChanged { email, .. }) => row.email = Some(email.as_str().to_owned()),
         Ok(UserEvent::RoleChanged { role, .. }) => row.role = role.as_str().to_owned(),
         Ok(UserEvent::PasswordChanged {} | UserEvent::PasswordResetRequested {}) | Err(_) => {}
         Ok(UserEvent::Deleted {}) => {

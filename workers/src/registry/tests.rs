@@ -109,6 +109,11 @@ fn the_shipped_effects_keep_their_stored_names_and_consumers() {
                 "user.password_reset_requested",
                 "password_reset_email"
             ),
+            (
+                "workers-email-change-notice".to_owned(),
+                "user.email_changed",
+                "email_change_notice"
+            ),
         ]
     );
 }

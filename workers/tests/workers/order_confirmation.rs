@@ -264,12 +264,14 @@ async fn the_consumer_endpoint_lists_the_welcome_and_the_order_confirmation_cons
     let welcome = app.nats.stream.subject("user.registered");
     let orders = app.nats.stream.subject("order.placed");
     let resets = app.nats.stream.subject("user.password_reset_requested");
+    let email_changes = app.nats.stream.subject("user.email_changed");
     assert_eq!(
         listed,
         [
             ("workers-welcome-email", welcome.as_str()),
             ("workers-order-confirmation", orders.as_str()),
-            ("workers-password-reset-email", resets.as_str())
+            ("workers-password-reset-email", resets.as_str()),
+            ("workers-email-change-notice", email_changes.as_str())
         ]
     );
     app.stop().await;
