@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     // Each handler is registered once: its `#[utoipa::path]` puts it in the document.
     let (api, document) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::openapi())
         .merge(routes::users::routes())
+        .merge(routes::users_v2::routes())
         .merge(routes::products::routes())
         .merge(routes::orders::routes())
         .merge(reviews::routes())
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     utoipa::Modify::modify(&web::BearerAuth, &mut document);
     utoipa::Modify::modify(&web::ErrorResponses, &mut document);
     utoipa::Modify::modify(&web::RateLimited, &mut document);
+    routes::users_v2::mark_deprecated(&mut document);
     let app = Router::new()
         .merge(api)
         .merge(health_routes(Arc::new(readiness)))

@@ -3,6 +3,7 @@
 pub mod orders;
 pub mod products;
 pub mod users;
+pub mod users_v2;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

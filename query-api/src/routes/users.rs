@@ -43,7 +43,8 @@ pub async fn me(
     caller: AuthUser,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    single_user(&state, caller.id, &headers).await
+    let answer = single_user(&state, caller.id, &headers).await?;
+    Ok(super::users_v2::deprecated(answer, "/api/v2/me"))
 }
 
 /// One user, for that user or an administrator.
@@ -73,7 +74,11 @@ pub async fn get_user(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require_self_or_admin(id).await?;
-    single_user(&state, id, &headers).await
+    let answer = single_user(&state, id, &headers).await?;
+    Ok(super::users_v2::deprecated(
+        answer,
+        &format!("/api/v2/users/{id}"),
+    ))
 }
 
 /// Lists live users (administrators only), in page mode (`page`, `perPage`) or cursor

@@ -20,3 +20,4 @@ mod shop;
 mod single_user;
 mod tokens;
 mod top_products;
+mod versions;
