@@ -180,13 +180,15 @@ pub async fn list_product_reviews(
     ApiQuery(params): ApiQuery<ListReviewsParams>,
 ) -> Result<ApiResponse, ApiError> {
     let request = params.validate(product_id).map_err(ApiError::validation)?;
+    let listing = list_reviews(&state.pool, &request);
     state
-        .page("reviews", readmodels::reviews::TABLES, &request, || async {
-            let listing = list_reviews(&state.pool, &request)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(listing.into_response(&request.scope))
-        })
+        .page(
+            "reviews",
+            readmodels::reviews::TABLES,
+            &request,
+            &request.scope,
+            listing,
+        )
         .await
 }
 

@@ -3,7 +3,9 @@
 //! (handles and `Arc`s only).
 
 use crate::Settings;
+use crate::cursor::CursorScope;
 use crate::lookup::UserLookup;
+use crate::pagination::Listing;
 use crate::products::BestSellers;
 use auth::{Authority, TokenVerifier};
 use axum::extract::FromRef;
@@ -89,21 +91,27 @@ impl AppState {
 
 impl AppState {
     /// The answer of a list request read from `tables`: the remembered one while none of
-    /// them changed since it was read (see `runtime::changes`), else `load`'s. `request`
-    /// (the validated request, with everything that selects its rows) and `list` make the
-    /// key; the caller checks access first.
-    pub async fn page<Fut>(
+    /// them changed since it was read (see `runtime::changes`), else that of `listing`
+    /// (a query not yet run: it runs only on a miss), its next cursor bound to `scope`.
+    /// `request` (the validated request, with everything that selects its rows) and
+    /// `list` make the key; the caller checks access first.
+    pub async fn page<T, S, Fut>(
         &self,
         list: &str,
         tables: &[&str],
         request: &impl Debug,
-        load: impl FnOnce() -> Fut,
+        scope: &S,
+        listing: Fut,
     ) -> Result<ApiResponse, ApiError>
     where
-        Fut: Future<Output = Result<ApiResponse, ApiError>>,
+        T: serde::Serialize,
+        S: CursorScope,
+        Fut: Future<Output = Result<Listing<T>, sqlx::Error>>,
     {
         self.pages
-            .get_or_load(format!("{list} {request:?}"), tables, load)
+            .get_or_load(format!("{list} {request:?}"), tables, || async move {
+                Ok(listing.await.map_err(ApiError::internal)?.into_response(scope))
+            })
             .await
     }
 }

@@ -47,13 +47,15 @@ pub async fn list_user_orders(
 ) -> Result<ApiResponse, ApiError> {
     let request = params.validate(user_id).map_err(ApiError::validation)?;
     caller.require_self_or_admin(user_id).await?;
+    let listing = orders::list_orders(&state.pool, &request);
     state
-        .page("orders", readmodels::orders::TABLES, &request, || async {
-            let listing = orders::list_orders(&state.pool, &request)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(listing.into_response(&request.scope))
-        })
+        .page(
+            "orders",
+            readmodels::orders::TABLES,
+            &request,
+            &request.scope,
+            listing,
+        )
         .await
 }
 

@@ -42,13 +42,15 @@ pub async fn list_products(
     ApiQuery(params): ApiQuery<ListProductsParams>,
 ) -> Result<ApiResponse, ApiError> {
     let request = params.validate().map_err(ApiError::validation)?;
+    let listing = products::list_products(&state.pool, &request);
     state
-        .page("products", readmodels::products::TABLES, &request, || async {
-            let listing = products::list_products(&state.pool, &request)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(listing.into_response(&request.scope))
-        })
+        .page(
+            "products",
+            readmodels::products::TABLES,
+            &request,
+            &request.scope,
+            listing,
+        )
         .await
 }
 

@@ -103,13 +103,15 @@ pub async fn list_users(
 ) -> Result<ApiResponse, ApiError> {
     let request = params.validate().map_err(ApiError::validation)?;
     caller.require_admin().await?;
+    let listing = listing::list_users(&state.pool, &request);
     state
-        .page("users", readmodels::users::TABLES, &request, || async {
-            let listing = listing::list_users(&state.pool, &request)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(listing.into_response(&request.scope))
-        })
+        .page(
+            "users",
+            readmodels::users::TABLES,
+            &request,
+            &request.scope,
+            listing,
+        )
         .await
 }
 
