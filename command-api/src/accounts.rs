@@ -184,22 +184,32 @@ pub async fn revoke_user_sessions(conn: &mut PgConnection, user_id: Uuid) -> Res
 /// Uses a password-reset token: marks it used if it is unused and unexpired, in the
 /// statement that checks it (so it works once even under concurrent confirmations), and
 /// returns its user.
-pub async fn use_reset_token(pool: &PgPool, token_hash: &[u8]) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!(
-        "UPDATE password_reset_tokens SET used_at = now()
+pub async fn use_reset_token(
+    pool: &PgPool,
+    token_hash: &[u8],
+) -> Result<Option<(Uuid, DateTime<Utc>)>, sqlx::Error> {
+    let used = sqlx::query!(
+        "UPDATE password_reset_tokens SET used_at = clock_timestamp()
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
-         RETURNING user_id",
+         RETURNING user_id, used_at AS \"used_at!\"",
         token_hash
     )
     .fetch_optional(pool)
-    .await
+    .await?;
+    Ok(used.map(|row| (row.user_id, row.used_at)))
 }
 
-/// Makes a token usable again after the password change it was used for failed.
-pub async fn restore_reset_token(pool: &PgPool, token_hash: &[u8]) -> Result<(), sqlx::Error> {
+/// Makes a token usable again after the password change it was used for failed, unless
+/// something else ended it meanwhile (its `used_at` is no longer the one this use set).
+pub async fn restore_reset_token(
+    pool: &PgPool,
+    token_hash: &[u8],
+    used_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "UPDATE password_reset_tokens SET used_at = NULL WHERE token_hash = $1",
-        token_hash
+        "UPDATE password_reset_tokens SET used_at = NULL WHERE token_hash = $1 AND used_at = $2",
+        token_hash,
+        used_at
     )
     .execute(pool)
     .await?;

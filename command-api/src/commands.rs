@@ -292,11 +292,11 @@ fn account_writes(commit: Commit, user_id: Uuid, event: &UserEvent, new_hash: Op
         }
         // The old address is given up and the new one claimed in the same unit: two
         // accounts racing for one address get one 201/200 and one 409.
-        UserEvent::EmailChanged { email, .. } => {
-            commit
-                .release(EMAIL_CLAIM, user_id)
-                .claim(EMAIL_CLAIM, email.as_str(), user_id)
-        }
+        // Links already sent to the old address stop working.
+        UserEvent::EmailChanged { email, .. } => commit
+            .release(EMAIL_CLAIM, user_id)
+            .claim(EMAIL_CLAIM, email.as_str(), user_id)
+            .hook(move |conn| accounts::retire_reset_tokens(conn, user_id).boxed()),
         UserEvent::RoleChanged { role, .. } => {
             let role = *role;
             commit.hook(move |conn| auth::authority::record_role(conn, user_id, role).boxed())

@@ -181,7 +181,7 @@ async fn an_account_made_by_an_admin_is_opened_by_its_link_and_an_email_change_t
     let changed = http
         .patch(url(&format!("/api/v1/users/{id}")))
         .bearer_auth(&access)
-        .json(&json!({"email": "grace@navy.mil"}))
+        .json(&json!({"email": "grace@navy.mil", "currentPassword": "compiler-1952"}))
         .send()
         .await
         .expect("patch");

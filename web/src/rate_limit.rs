@@ -35,34 +35,40 @@ pub const RESET_HEADER: HeaderName = HeaderName::from_static("ratelimit-reset");
 /// `RateLimit-Policy`: `<limit>;w=<period in seconds>`.
 pub const POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy");
 
-/// GCRA over one key. `ARGV`: interval (ms), period (ms), cost (1 takes a request, 0
-/// looks, -1 gives one back). Returns `{allowed, remaining, reset ms, retry-after ms}`.
+/// GCRA over one key, in microseconds. `ARGV`: interval (µs per request), cost (1 takes
+/// a request, 0 looks, -1 gives one back), limit. The burst is `limit × interval`, so a
+/// period that does not divide evenly never lets more than `limit` through. Returns
+/// `{allowed, remaining, reset ms, retry-after ms}`.
 const GCRA: &str = r"
 local interval = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+local cost = tonumber(ARGV[2])
+local burst = interval * tonumber(ARGV[3])
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-if cost < 0 then
-  tat = math.max(now, tat - interval)
+local function store()
   if tat > now then
-    redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', tat - now)
+    redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
   else
     redis.call('DEL', KEYS[1])
   end
-  return {1, math.floor((now + period - tat) / interval), tat - now, 0}
+end
+local function ms(us) return math.ceil(us / 1000) end
+if cost < 0 then
+  tat = math.max(now, tat - interval)
+  store()
+  return {1, math.floor((now + burst - tat) / interval), ms(tat - now), 0}
 end
 local wanted = tat + interval
-if wanted - now > period then
-  return {0, 0, tat - now, wanted - period - now}
+if wanted - now > burst then
+  return {0, 0, ms(tat - now), ms(wanted - burst - now)}
 end
 if cost > 0 then
   tat = wanted
-  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', tat - now)
+  store()
 end
-return {1, math.floor((now + period - tat) / interval), tat - now, 0}
+return {1, math.floor((now + burst - tat) / interval), ms(tat - now), 0}
 ";
 
 /// `API_RATE_LIMIT` when unset: 10 requests a second per caller, in bursts of up to 600.
@@ -126,13 +132,10 @@ impl Quota {
         }))
     }
 
-    /// The time one request uses of the budget.
-    fn interval_ms(&self) -> u64 {
-        (self.period_ms() / u64::from(self.limit.max(1))).max(1)
-    }
-
-    fn period_ms(&self) -> u64 {
-        u64::try_from(self.period.as_millis()).unwrap_or(u64::MAX)
+    /// The time one request uses of the budget, in microseconds.
+    fn interval_us(&self) -> u64 {
+        let period = u64::try_from(self.period.as_micros()).unwrap_or(u64::MAX);
+        (period / u64::from(self.limit.max(1))).max(1)
     }
 
     /// The `RateLimit-Policy` value.
@@ -250,9 +253,9 @@ impl Limiter {
         let answer: redis::RedisResult<(i64, i64, i64, i64)> = self
             .script
             .key(key)
-            .arg(quota.interval_ms())
-            .arg(quota.period_ms())
+            .arg(quota.interval_us())
             .arg(cost)
+            .arg(quota.limit)
             .invoke_async(&mut conn)
             .await;
         match answer {
@@ -310,12 +313,20 @@ pub async fn client_key(
     format!("ip:{}", client_address(headers, peer, trust_forwarded_for))
 }
 
-/// The client's address: the first `X-Forwarded-For` entry when trusted, else the peer.
+/// The client's address: when trusted, the last `X-Forwarded-For` entry (the one the
+/// proxy in front added; the entries before it are the client's own words and could name
+/// a new address on every request), else the peer.
 pub fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>, trust_forwarded_for: bool) -> String {
     let forwarded = trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+        .then(|| {
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .next_back()
+                .and_then(|v| v.to_str().ok())
+        })
         .flatten()
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
     forwarded
@@ -439,8 +450,19 @@ mod tests {
         for bad in ["", "600", "600/", "x/60s", "600/60y", "600/0s", "-1/60s"] {
             assert!(Quota::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(quota("600/60s").interval_ms(), 100);
+        assert_eq!(quota("600/60s").interval_us(), 100_000);
+        assert_eq!(quota("600/1s").interval_us(), 1_666);
         assert_eq!(quota("600/60s").policy(), "600;w=60");
+    }
+
+    #[test]
+    fn the_client_address_is_the_one_the_trusted_proxy_added() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 10.1.2.3"));
+        let peer = Some(SocketAddr::from(([127, 0, 0, 1], 5000)));
+        assert_eq!(client_address(&headers, peer, true), "10.1.2.3");
+        assert_eq!(client_address(&headers, peer, false), "127.0.0.1");
+        assert_eq!(client_address(&HeaderMap::new(), peer, true), "127.0.0.1");
     }
 
     #[test]

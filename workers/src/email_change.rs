@@ -57,7 +57,8 @@ impl EmailChangeNotice {
         let text = format!(
             "Hello,\r\n\r\nthe email address of your account changed from this address\r\n\
              to {}.\r\nFrom now on, sign-in and messages use the new address.\r\n\r\n\
-             If you did not make this change, reset your password\r\nand contact us.\r\n\r\n\
+             If you did not make this change, contact us at once:\r\nthis address can no \
+             longer sign in to the account.\r\n\r\n\
              The CQRS Backend team\r\n",
             masked(email.as_str())
         );

@@ -50,6 +50,9 @@ pub struct UpdateUserRequest {
     /// New email address, unique across accounts; the old address is told.
     #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    /// The password now in use: required when users change their own email.
+    #[serde(rename = "currentPassword")]
+    pub current_password: Option<String>,
 }
 
 /// `PUT /api/v1/users/{id}`: the whole profile.
@@ -62,6 +65,9 @@ pub struct ReplaceUserRequest {
     /// Email address, unique across accounts; when it changes, the old address is told.
     #[schema(format = Email, max_length = 254)]
     pub email: String,
+    /// The password now in use: required when users change their own email.
+    #[serde(rename = "currentPassword")]
+    pub current_password: Option<String>,
 }
 
 /// `POST /api/v1/users` (admins): an account whose user sets the password through an

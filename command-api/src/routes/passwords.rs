@@ -88,7 +88,7 @@ pub async fn confirm_reset(
     // given back.
     let attempt = state.reset_limit.begin_from(&address).await?;
     let token_hash = auth::hash_refresh_token(body.token.trim());
-    let Some(user_id) = accounts::use_reset_token(&state.pool, &token_hash)
+    let Some((user_id, used_at)) = accounts::use_reset_token(&state.pool, &token_hash)
         .await
         .map_err(ApiError::internal)?
     else {
@@ -116,7 +116,7 @@ pub async fn confirm_reset(
     .await;
     if let Err(error) = changed {
         // The token did not do its work: it stays usable until it expires.
-        if let Err(restore) = accounts::restore_reset_token(&state.pool, &token_hash).await {
+        if let Err(restore) = accounts::restore_reset_token(&state.pool, &token_hash, used_at).await {
             tracing::warn!(error = %restore, "a used reset token could not be made usable again");
         }
         return Err(error);

@@ -110,7 +110,15 @@ pub async fn update(
         )]));
     }
     let commands = profile_commands(body.name.as_deref(), body.email.as_deref())?;
-    change_profile(&state, caller, id, &headers, &commands).await
+    change_profile(
+        &state,
+        caller,
+        id,
+        &headers,
+        &commands,
+        body.current_password.as_deref(),
+    )
+    .await
 }
 
 /// Replace a user's profile, name and email (the user themself or an admin). What is
@@ -131,7 +139,56 @@ pub async fn replace(
     ApiJson(body): ApiJson<ReplaceUserRequest>,
 ) -> Result<ApiResponse, ApiError> {
     let commands = profile_commands(Some(&body.name), Some(&body.email))?;
-    change_profile(&state, caller, id, &headers, &commands).await
+    change_profile(
+        &state,
+        caller,
+        id,
+        &headers,
+        &commands,
+        body.current_password.as_deref(),
+    )
+    .await
+}
+
+/// Users who change their own email prove it is them with their password: a stolen
+/// access token alone must not move the account (and its password resets) to another
+/// address. Administrators changing someone else's email need no password.
+async fn confirm_own_email_change(
+    state: &AppState,
+    id: Uuid,
+    commands: &[UserCommand],
+    current_password: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(new_email) = commands.iter().find_map(|c| match c {
+        UserCommand::ChangeEmail { email } => Some(email),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let (current, _) = state.users.load(id).await?;
+    if matches!(&current, domain::user::UserState::Active { email, .. } if email == new_email) {
+        return Ok(());
+    }
+    let Some(password) = current_password else {
+        return Err(ApiError::invalid_field(
+            "currentPassword",
+            "is required to change your own email",
+        ));
+    };
+    let stored = accounts::password_hash(&state.pool, id)
+        .await
+        .map_err(ApiError::internal)?;
+    let verified = state
+        .users
+        .hasher()
+        .verify(password, stored.as_deref())
+        .await
+        .map_err(ApiError::internal)?;
+    if verified && stored.is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field("currentPassword", "is incorrect"))
+    }
 }
 
 /// The commands of a profile change, every field validated (all errors at once).
@@ -163,9 +220,13 @@ async fn change_profile(
     id: Uuid,
     headers: &HeaderMap,
     commands: &[UserCommand],
+    current_password: Option<&str>,
 ) -> Result<ApiResponse, ApiError> {
     let expected = if_match(headers)?;
     caller.require_self_or_admin(id)?;
+    if caller.id == id {
+        confirm_own_email_change(state, id, commands, current_password).await?;
+    }
     let outcome = state
         .users
         .execute_all(id, commands, expected, None, &metadata(Some(caller.id)))

@@ -109,12 +109,30 @@ async fn an_admin_makes_an_account_without_a_password_and_its_link_is_asked_for(
 async fn a_new_email_moves_the_sign_in_and_frees_the_old_one() {
     let app = spawn_app().await;
     let (id, token) = app.signed_in("ada@example.com").await;
+    let path = format!("/api/v1/users/{id}");
+    // One's own email moves only with the password: a stolen access token is not enough.
+    for (body, reason) in [
+        (
+            json!({"email": "ada@lovelace.org"}),
+            "is required to change your own email",
+        ),
+        (
+            json!({"email": "ada@lovelace.org", "currentPassword": "wrong-password-1"}),
+            "is incorrect",
+        ),
+    ] {
+        let (status, _, refused) =
+            error_code(send(&app, reqwest::Method::PATCH, &path, &token, body).await).await;
+        assert_eq!(status, 400);
+        assert_eq!(refused["error"]["details"][0]["field"], "currentPassword");
+        assert_eq!(refused["error"]["details"][0]["message"], reason);
+    }
     let changed = send(
         &app,
         reqwest::Method::PATCH,
-        &format!("/api/v1/users/{id}"),
+        &path,
         &token,
-        json!({"email": "ada@lovelace.org"}),
+        json!({"email": "ada@lovelace.org", "currentPassword": "password123"}),
     )
     .await;
     assert_eq!(changed.status(), 200);
@@ -140,7 +158,7 @@ async fn a_new_email_moves_the_sign_in_and_frees_the_old_one() {
         reqwest::Method::PATCH,
         &format!("/api/v1/users/{other}"),
         &other_token,
-        json!({"email": "ADA@lovelace.org"}),
+        json!({"email": "ADA@lovelace.org", "currentPassword": "password123"}),
     )
     .await;
     let (status, code, _) = error_code(taken).await;
@@ -154,6 +172,18 @@ async fn a_new_email_moves_the_sign_in_and_frees_the_old_one() {
     )
     .await;
     assert_eq!(empty.status(), 400);
+    // An administrator moves someone else's email without their password.
+    let (_, admin) = app.admin_token().await;
+    let moved = send(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/users/{other}"),
+        &admin,
+        json!({"email": "ada.two@example.com"}),
+    )
+    .await;
+    assert_eq!(moved.status(), 200);
+    assert_eq!(body(moved).await["data"]["email"], "ada.two@example.com");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +195,7 @@ async fn put_replaces_the_profile_under_if_match() {
             .put(app.url(&format!("/api/v1/users/{id}")))
             .bearer_auth(&token)
             .header("If-Match", etag)
-            .json(&json!({"name": name, "email": email}))
+            .json(&json!({"name": name, "email": email, "currentPassword": "password123"}))
             .send()
     };
     let replaced = put("\"1\"", "Grace Hopper", "grace@navy.mil")
@@ -228,7 +258,7 @@ async fn two_accounts_racing_for_one_email_get_one_success_and_one_conflict() {
                 reqwest::Method::PATCH,
                 path,
                 token,
-                json!({"email": wanted}),
+                json!({"email": wanted, "currentPassword": "password123"}),
             )
         });
         let mut statuses: Vec<u16> = futures::future::join_all(attempts)
