@@ -17,10 +17,12 @@ const SINGLE_USER_CACHE_CONTROL: &str = "private, no-cache";
 
 /// The user routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    // The two that `/api/v2` replaces say so on every answer, errors and 304s included.
+    let replaced = OpenApiRouter::new()
         .routes(routes!(me))
-        .routes(routes!(list_users))
         .routes(routes!(get_user))
+        .route_layer(axum::middleware::from_fn(super::users_v2::deprecation));
+    OpenApiRouter::new().routes(routes!(list_users)).merge(replaced)
 }
 
 /// The caller's own user.
@@ -43,8 +45,7 @@ pub async fn me(
     caller: AuthUser,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let answer = single_user(&state, caller.id, &headers).await?;
-    Ok(super::users_v2::deprecated(answer, "/api/v2/me"))
+    single_user(&state, caller.id, &headers).await
 }
 
 /// One user, for that user or an administrator.
@@ -74,11 +75,7 @@ pub async fn get_user(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require_self_or_admin(id).await?;
-    let answer = single_user(&state, id, &headers).await?;
-    Ok(super::users_v2::deprecated(
-        answer,
-        &format!("/api/v2/users/{id}"),
-    ))
+    single_user(&state, id, &headers).await
 }
 
 /// Lists live users (administrators only), in page mode (`page`, `perPage`) or cursor

@@ -4,8 +4,9 @@
 
 use super::versioned;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use readmodels::users::UserView;
@@ -152,8 +153,11 @@ struct CurrencyRow {
     versions: i64,
 }
 
-/// Marks an answer of a v1 route that `successor` replaces.
-pub fn deprecated(mut response: Response, successor: &str) -> Response {
+/// Middleware of the v1 routes that `/api/v2` replaces: every answer carries
+/// `Deprecation` and a `Link` to the same path under `/api/v2`.
+pub async fn deprecation(request: Request, next: Next) -> Response {
+    let successor = request.uri().path().replacen("/api/v1/", "/api/v2/", 1);
+    let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(DEPRECATION, HeaderValue::from_static(DEPRECATED_SINCE));
     if let Ok(link) = HeaderValue::from_str(&format!("<{successor}>; rel=\"successor-version\"")) {

@@ -61,6 +61,12 @@ async fn the_v2_user_sums_up_their_orders_and_v1_stays_as_it_was() {
         by_id.headers()["link"],
         format!("</api/v2/users/{}>; rel=\"successor-version\"", ada.id).as_str()
     );
+    // Errors of a replaced route say it too; the list, which is not replaced, does not.
+    let unauthenticated = app.get("/api/v1/me", None).await;
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unauthenticated.headers()["deprecation"], "@1796169600");
+    let list = app.get("/api/v1/users", Some(&app.admin_token().await)).await;
+    assert!(!list.headers().contains_key("deprecation"));
 
     // The v2 ETag follows the orders too.
     let first = app.get("/api/v2/me", Some(&token)).await;
