@@ -8,8 +8,7 @@ async fn main() -> anyhow::Result<()> {
     runtime::telemetry::init("command-api");
     let settings = Settings::from_env()?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
-        let args: Vec<String> = std::env::args().skip(2).collect();
-        return runtime::migrations::command(&settings.infra.database_url, &args).await;
+        return runtime::migrations::command(&settings.infra.database_url).await;
     }
     let shutdown = runtime::shutdown_signal();
     Application::build(settings).await?.run_until(shutdown).await

@@ -13,10 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let command = std::env::args().nth(1);
     match command.as_deref() {
         None => serve(settings).await,
-        Some("migrate") => {
-            let args: Vec<String> = std::env::args().skip(2).collect();
-            runtime::migrations::command(&settings.infra.database_url, &args).await
-        }
+        Some("migrate") => runtime::migrations::command(&settings.infra.database_url).await,
         Some("rebuild") => rebuild(settings).await,
         Some(other) => anyhow::bail!("unknown command {other:?}; expected `migrate` or `rebuild`"),
     }

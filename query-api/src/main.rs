@@ -10,10 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("invalid configuration")?;
     match std::env::args().nth(1).as_deref() {
         None => serve(settings).await,
-        Some("migrate") => {
-            let args: Vec<String> = std::env::args().skip(2).collect();
-            runtime::migrations::command(&settings.database_url, &args).await
-        }
+        Some("migrate") => runtime::migrations::command(&settings.database_url).await,
         Some(other) => bail!("unknown command `{other}` (expected no argument, or `migrate`)"),
     }
 }

@@ -80,19 +80,21 @@ pub async fn revert(conn: &mut PgConnection, target: i64) -> anyhow::Result<Vec<
     Ok(newer)
 }
 
-/// The `migrate` subcommand every service binary has:
+/// The `migrate` subcommand every service binary has (its arguments are the process's
+/// after `<binary> migrate`):
 /// - `migrate`: creates the database when missing and applies pending migrations;
 /// - `migrate list`: every migration, whether it is applied and whether it can be reverted;
 /// - `migrate revert <version>`: reverts every applied migration newer than `<version>`
 ///   (refused when one of them is forward-only).
-pub async fn command(database_url: &str, args: &[String]) -> anyhow::Result<()> {
+pub async fn command(database_url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
+    let args: Vec<String> = std::env::args().skip(2).collect();
     let connect = || async {
         PgConnection::connect(database_url)
             .await
             .context("could not connect to PostgreSQL")
     };
-    match args {
+    match args.as_slice() {
         [] => {
             crate::connect_postgres(database_url, 1).await?.close().await;
             println!("migrations applied");

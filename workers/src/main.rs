@@ -17,8 +17,7 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         let url = runtime::env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cqrs");
-        let args: Vec<String> = std::env::args().skip(2).collect();
-        return runtime::migrations::command(&url, &args).await;
+        return runtime::migrations::command(&url).await;
     }
     let settings = Settings::from_env().context("invalid configuration")?;
     let pool = runtime::connect_postgres(&settings.database_url, settings.database_max_connections).await?;

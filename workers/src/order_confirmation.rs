@@ -13,9 +13,7 @@ use domain::money::Currency;
 use domain::order::{OrderEvent, OrderLine};
 use domain::user::{self, UserEvent, UserState};
 use eventstore::{EventEnvelope, EventStore, StoreError};
-use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox};
+use lettre::message::Mailbox;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -78,28 +76,16 @@ impl OrderConfirmation {
             .parse()
             .map_err(|_| EffectError::permanent("the recipient address is not valid"))?;
         let to = Mailbox::new(Some(name.to_owned()), address);
-        let message_id = format!(
-            "<order-confirmation.{}@{}>",
-            envelope.id,
-            self.from.email.domain()
-        );
         let text = order.text(name);
-        // 8bit keeps names and amounts readable as sent; lettre refuses it for lines over
-        // 76 characters (long product names), and those fall back to its automatic choice.
-        let body = Body::new_with_encoding(text.clone(), ContentTransferEncoding::EightBit)
-            .unwrap_or_else(|_| Body::new(text));
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(format!("Your order {} is confirmed", order.short_id()))
-            .message_id(Some(message_id))
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|_| EffectError::permanent("the order confirmation cannot be composed"))?;
-        Ok(OutgoingMail {
-            key: envelope.id,
-            message,
-        })
+        OutgoingMail::plain_text(
+            envelope.id,
+            "order-confirmation",
+            &self.from,
+            to,
+            format!("Your order {} is confirmed", order.short_id()),
+            text,
+        )
+        .ok_or_else(|| EffectError::permanent("the order confirmation cannot be composed"))
     }
 }
 

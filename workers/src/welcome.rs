@@ -5,9 +5,7 @@ use crate::mail::{Mailer, OutgoingMail};
 use domain::DomainEvent;
 use domain::user::UserEvent;
 use eventstore::EventEnvelope;
-use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox};
+use lettre::message::Mailbox;
 use std::sync::Arc;
 
 /// Greets a newly registered user by email.
@@ -54,28 +52,19 @@ impl WelcomeEmail {
             .parse()
             .map_err(|_| EffectError::permanent("the recipient address is not valid"))?;
         let to = Mailbox::new(Some(name.as_str().to_owned()), address);
-        let message_id = format!("<welcome.{}@{}>", envelope.id, self.from.email.domain());
         let text = format!(
             "Hello {name},\r\n\r\nwelcome aboard! Your account is ready:\r\nsign in with this email \
              address and your password.\r\n\r\nThe CQRS Backend team\r\n"
         );
-        // 8bit keeps the greeting readable as sent (no quoted-printable escapes inside the
-        // name); lettre refuses it for lines over 76 characters (very long names), and
-        // those fall back to its automatic choice.
-        let body = Body::new_with_encoding(text.clone(), ContentTransferEncoding::EightBit)
-            .unwrap_or_else(|_| Body::new(text));
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(format!("Welcome, {name}!"))
-            .message_id(Some(message_id))
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|_| EffectError::permanent("the welcome email cannot be composed"))?;
-        Ok(OutgoingMail {
-            key: envelope.id,
-            message,
-        })
+        OutgoingMail::plain_text(
+            envelope.id,
+            "welcome",
+            &self.from,
+            to,
+            format!("Welcome, {name}!"),
+            text,
+        )
+        .ok_or_else(|| EffectError::permanent("the welcome email cannot be composed"))
     }
 }
 

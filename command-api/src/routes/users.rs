@@ -175,20 +175,28 @@ async fn confirm_own_email_change(
             "is required to change your own email",
         ));
     };
+    match password_matches(state, id, password).await? {
+        Some(true) => Ok(()),
+        // No password yet (an account an admin made) proves nothing either.
+        Some(false) | None => Err(ApiError::invalid_field("currentPassword", "is incorrect")),
+    }
+}
+
+/// Whether `password` is the user's current one; `None` when they have no password.
+async fn password_matches(state: &AppState, id: Uuid, password: &str) -> Result<Option<bool>, ApiError> {
     let stored = accounts::password_hash(&state.pool, id)
         .await
         .map_err(ApiError::internal)?;
-    let verified = state
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let matches = state
         .users
         .hasher()
-        .verify(password, stored.as_deref())
+        .verify(password, Some(&stored))
         .await
         .map_err(ApiError::internal)?;
-    if verified && stored.is_some() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field("currentPassword", "is incorrect"))
-    }
+    Ok(Some(matches))
 }
 
 /// The commands of a profile change, every field validated (all errors at once).
@@ -286,24 +294,14 @@ pub async fn change_password(
     if caller.id != id {
         return Err(ApiError::forbidden());
     }
-    let stored = accounts::password_hash(&state.pool, id)
-        .await
-        .map_err(ApiError::internal)?;
-    let Some(stored) = stored else {
-        return Err(ApiError::not_found("user"));
-    };
-    let hasher = state.users.hasher();
-    if !hasher
-        .verify(&body.current_password, Some(&stored))
-        .await
-        .map_err(ApiError::internal)?
-    {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "currentPassword",
-            "is incorrect",
-        )]));
+    match password_matches(&state, id, &body.current_password).await? {
+        None => return Err(ApiError::not_found("user")),
+        Some(false) => return Err(ApiError::invalid_field("currentPassword", "is incorrect")),
+        Some(true) => {}
     }
-    let hash = hasher
+    let hash = state
+        .users
+        .hasher()
         .hash(new_password.expose())
         .await
         .map_err(ApiError::internal)?;

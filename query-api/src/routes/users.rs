@@ -13,7 +13,7 @@ use uuid::Uuid;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, AuthUser, Reader};
 
 /// Single users may be stored by the client but must be revalidated (with `If-None-Match`).
-const SINGLE_USER_CACHE_CONTROL: &str = "private, no-cache";
+pub(super) const SINGLE_USER_CACHE_CONTROL: &str = "private, no-cache";
 
 /// The user routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -114,11 +114,16 @@ pub async fn list_users(
 
 /// A live user with its `ETag`, or 304 when the client's `If-None-Match` names it.
 async fn single_user(state: &AppState, id: Uuid, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let user = state
+    let user = live_user(state, id).await?;
+    Ok(versioned(headers, &user, user.version, SINGLE_USER_CACHE_CONTROL))
+}
+
+/// A live user through the cache; 404 when unknown or deleted.
+pub(super) async fn live_user(state: &AppState, id: Uuid) -> Result<UserView, ApiError> {
+    state
         .users
         .find(id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(versioned(headers, &user, user.version, SINGLE_USER_CACHE_CONTROL))
+        .ok_or_else(|| ApiError::not_found("user"))
 }

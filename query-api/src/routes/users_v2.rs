@@ -101,16 +101,16 @@ pub async fn get_user(
 }
 
 async fn user_with_orders(state: &AppState, id: Uuid, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let user = state
-        .users
-        .find(id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+    let user = super::users::live_user(state, id).await?;
     let (orders, orders_version) = order_summary(&state.pool, id).await.map_err(ApiError::internal)?;
     let version = format!("{}.{orders_version}", user.version);
     let body = UserWithOrders { user, orders };
-    Ok(versioned(headers, &body, version, "private, no-cache"))
+    Ok(versioned(
+        headers,
+        &body,
+        version,
+        super::users::SINGLE_USER_CACHE_CONTROL,
+    ))
 }
 
 /// The summary and a version that grows with every change of the user's orders (the sum
