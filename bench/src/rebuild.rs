@@ -126,7 +126,7 @@ pub async fn measure(scratch: &Scratch, events: usize) -> anyhow::Result<Rebuild
         .await
         .context("analysing the seeded events")?;
     let settings = projector::Settings::new(scratch.infra.clone());
-    let cache = projector::Projector::user_cache(&settings);
+    let cache = projector::Projector::documents(&settings);
     let report = projector::rebuild(&scratch.pool, &cache, &scratch.redis, settings.rebuild)
         .await
         .context("rebuilding the users projection")?;

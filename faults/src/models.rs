@@ -1,5 +1,5 @@
 //! The read models against the fold of the event store: users, products and orders in
-//! Postgres, user documents and the best-seller set in Redis, and the best sellers as the
+//! Postgres, their documents and the best-seller set in Redis, and the best sellers as the
 //! query API answers them.
 
 use crate::checks::Check;
@@ -141,42 +141,50 @@ pub async fn postgres(pool: &PgPool, folded: &Folded) -> Result<Vec<Check>> {
     ])
 }
 
-/// The Redis user documents (those present: it is a cache) and the best-seller set.
+/// The Redis documents of users, products and orders (those present: it is a cache) and
+/// the best-seller set.
 pub async fn redis(redis_url: &str, folded: &Folded) -> Result<Vec<Check>> {
     let client = redis::Client::open(redis_url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{REDIS_PREFIX}:user:*"))
-        .query_async(&mut conn)
-        .await?;
-    let (mut wrong, mut examples) = (0, Vec::new());
-    for key in &keys {
-        let raw: Option<String> = redis::cmd("GET").arg(key).query_async(&mut conn).await?;
-        let Some(raw) = raw else { continue };
-        let doc: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-        let id = key
-            .rsplit(':')
-            .next()
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .unwrap_or_default();
-        let want = folded.users.get(&id);
-        let fine = match want {
-            None => doc["missing"] == true,
-            Some(u) if u.deleted => doc["deleted"] == true && doc["version"] == u.version,
-            Some(u) => {
-                let user = &doc["user"];
-                doc["version"] == u.version
-                    && user["email"] == u.email.as_str()
-                    && user["name"] == u.name.as_str()
-                    && user["role"] == u.role.as_str()
-            }
-        };
-        if !fine {
-            wrong += 1;
-            examples.push(format!("{key}: want {want:?}, got {raw}"));
+    let users = documents(&mut conn, "user", |id, doc| match folded.users.get(&id) {
+        None => (doc["missing"] == true, "no user".to_owned()),
+        Some(u) if u.deleted => (
+            doc["deleted"] == true && doc["version"] == u.version,
+            format!("{u:?}"),
+        ),
+        Some(u) => {
+            let user = &doc["user"];
+            let fine = doc["version"] == u.version
+                && user["email"] == u.email.as_str()
+                && user["name"] == u.name.as_str()
+                && user["role"] == u.role.as_str();
+            (fine, format!("{u:?}"))
         }
-    }
-    let users = Check::count("Redis user documents = fold", wrong, keys.len(), &examples);
+    })
+    .await?;
+    let products = documents(&mut conn, "product", |id, doc| match folded.products.get(&id) {
+        None => (doc["missing"] == true, "no product".to_owned()),
+        Some(p) => {
+            let product = &doc["product"];
+            let fine =
+                doc["version"] == p.version && product["version"] == p.version && product["stock"] == p.stock;
+            (fine, format!("{p:?}"))
+        }
+    })
+    .await?;
+    let orders = documents(&mut conn, "order", |id, doc| match folded.orders.get(&id) {
+        None => (doc["missing"] == true, "no order".to_owned()),
+        Some(o) => {
+            let order = &doc["order"];
+            let fine = doc["version"] == o.version
+                && order["userId"] == o.user_id.to_string()
+                && order["status"] == o.status.as_str()
+                && order["totalCents"] == o.total_cents
+                && order["lines"].as_array().map(Vec::len) == usize::try_from(o.line_count).ok();
+            (fine, format!("{o:?}"))
+        }
+    })
+    .await?;
     let scores: Vec<(String, f64)> = redis::cmd("ZRANGE")
         .arg(format!("{REDIS_PREFIX}:products:top"))
         .arg(0)
@@ -190,8 +198,45 @@ pub async fn redis(redis_url: &str, folded: &Folded) -> Result<Vec<Check>> {
         .collect();
     Ok(vec![
         users,
+        products,
+        orders,
         top("Redis best-seller set = fold", &folded.top(), &found),
     ])
+}
+
+/// Every document of `kind` present in Redis, judged by `fits` (whether it is right, and
+/// what was wanted).
+async fn documents(
+    conn: &mut redis::aio::MultiplexedConnection,
+    kind: &str,
+    fits: impl Fn(Uuid, &Value) -> (bool, String),
+) -> Result<Check> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{REDIS_PREFIX}:{kind}:*"))
+        .query_async(conn)
+        .await?;
+    let (mut wrong, mut examples) = (0, Vec::new());
+    for key in &keys {
+        let raw: Option<String> = redis::cmd("GET").arg(key).query_async(conn).await?;
+        let Some(raw) = raw else { continue };
+        let doc: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        let id = key
+            .rsplit(':')
+            .next()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .unwrap_or_default();
+        let (fine, want) = fits(id, &doc);
+        if !fine {
+            wrong += 1;
+            examples.push(format!("{key}: want {want}, got {raw}"));
+        }
+    }
+    Ok(Check::count(
+        &format!("Redis {kind} documents = fold"),
+        wrong,
+        keys.len(),
+        &examples,
+    ))
 }
 
 fn top(name: &str, want: &BTreeMap<Uuid, i64>, got: &BTreeMap<Uuid, i64>) -> Check {

@@ -4,12 +4,12 @@
 
 use crate::Settings;
 use crate::consumer::Batching;
+use crate::documents::Documents;
 use crate::heal::{self, RedisDebt};
 use crate::http::{self, HttpState};
 use crate::registry::{Live, PROJECTIONS, Services};
 use crate::top::TopSellers;
 use auth::TokenVerifier;
-use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::PgPool;
 use std::net::SocketAddr;
@@ -50,8 +50,8 @@ impl Projector {
     }
 
     /// The Redis documents this projector writes.
-    pub fn user_cache(settings: &Settings) -> UserCache {
-        UserCache::new(settings.infra.redis_prefix.clone(), settings.cache_ttl)
+    pub fn documents(settings: &Settings) -> Documents {
+        Documents::new(&settings.infra.redis_prefix, settings.cache_ttl)
     }
 
     /// The Redis best-seller set this projector writes.
@@ -65,12 +65,12 @@ impl Projector {
         let jetstream = async_nats::jetstream::new(self.nats.clone());
         let debt = Arc::new(RedisDebt::default());
         let top = Self::top_sellers(&self.settings).with_debt(debt.clone());
-        let cache = Self::user_cache(&self.settings);
+        let documents = Self::documents(&self.settings);
         let live = Live {
             services: Services {
                 pool: self.pool.clone(),
                 redis: self.redis.clone(),
-                users: cache.clone(),
+                documents: documents.clone(),
                 top: top.clone(),
                 debt: debt.clone(),
             },
@@ -115,7 +115,7 @@ impl Projector {
         let (served, _, ()) = tokio::join!(
             serve,
             consumers,
-            heal::heal(&debt, &self.pool, &self.redis, &cache, &top, stop.clone()),
+            heal::heal(&debt, &self.pool, &self.redis, &documents, &top, stop.clone()),
         );
         served
     }

@@ -3,25 +3,23 @@
 //!
 //! While Redis is away the projector keeps projecting into Postgres and skips the Redis
 //! writes (a Redis outage must not stall the read models of record). Each skipped or
-//! failed write is remembered here as a debt: the user whose document was not written,
-//! or that the best-seller set missed a score. [`heal`] pays the debts as soon as Redis
-//! answers: user documents are written again from `users_view` (every write keeps the
-//! higher version, so a newer write that got through first is never undone), and a
+//! failed write is remembered here as a debt: the document (user, product, order) that was
+//! not written, or that the best-seller set missed a score. [`heal`] pays the debts as
+//! soon as Redis answers: documents are written again from Postgres (every write keeps the
+//! newer document, so a newer write that got through first is never undone), and a
 //! missed score drops the set's marker so readers go to Postgres until the set is
 //! re-seeded whole. The same loop re-seeds the set whenever its marker is gone (Redis
 //! restarted empty or flushed).
 //!
 //! Debts live in memory. A replica that crashed while Redis was away loses them: every
-//! projector start therefore re-seeds the best-seller set once, and a user document it
-//! left stale heals at its next write or at the end of its `CACHE_TTL_SECONDS`.
+//! projector start therefore re-seeds the best-seller set once, and a document it left
+//! stale heals at its next write or at the end of its `CACHE_TTL_SECONDS`.
 
+use crate::documents::{Documents, Owed};
 use crate::top::TopSellers;
-use crate::users::cache;
-use crate::users::row::{ROW_COLUMNS, UserRow};
-use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::PgPool;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,11 +28,9 @@ use uuid::Uuid;
 /// How often the loop looks for debts and for the best-seller marker.
 pub const HEAL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Users remembered one by one; beyond, every document is rewritten.
-const MAX_USER_DEBTS: usize = 100_000;
-
-/// User documents written again per step.
-const USERS_PER_STEP: usize = 1000;
+/// Documents of one kind remembered one by one; beyond, every document of the kind is
+/// rewritten.
+const MAX_DEBTS_PER_KIND: usize = 100_000;
 
 /// What Redis missed while it was away.
 #[derive(Debug, Default)]
@@ -44,22 +40,21 @@ pub struct RedisDebt {
 
 #[derive(Debug, Default)]
 struct Debt {
-    users: HashSet<Uuid>,
-    all_users: bool,
+    /// Per document kind, the ids owed (`None`: all of them).
+    documents: HashMap<&'static str, Owed>,
     top: bool,
 }
 
 impl RedisDebt {
-    /// The document of `user` was not written.
-    pub fn user(&self, user: Uuid) {
+    /// The document of `id` of `kind` was not written.
+    pub fn owe(&self, kind: &'static str, id: Uuid) {
         let mut debt = self.lock();
-        if debt.all_users {
-            return;
-        }
-        debt.users.insert(user);
-        if debt.users.len() > MAX_USER_DEBTS {
-            debt.users = HashSet::new();
-            debt.all_users = true;
+        let owed = debt.documents.entry(kind).or_insert_with(|| Some(HashSet::new()));
+        if let Some(ids) = owed {
+            ids.insert(id);
+            if ids.len() > MAX_DEBTS_PER_KIND {
+                *owed = None;
+            }
         }
     }
 
@@ -71,11 +66,26 @@ impl RedisDebt {
     /// Whether anything is owed.
     pub fn is_empty(&self) -> bool {
         let debt = self.lock();
-        debt.users.is_empty() && !debt.all_users && !debt.top
+        debt.documents.is_empty() && !debt.top
     }
 
-    fn take(&self) -> Debt {
-        std::mem::take(&mut *self.lock())
+    /// Takes what is owed of `kind`, if anything.
+    pub fn take(&self, kind: &'static str) -> Option<Owed> {
+        self.lock().documents.remove(kind)
+    }
+
+    /// Owes again what could not be paid.
+    pub fn restore(&self, kind: &'static str, owed: Owed) {
+        match owed {
+            None => {
+                self.lock().documents.insert(kind, None);
+            }
+            Some(ids) => ids.into_iter().for_each(|id| self.owe(kind, id)),
+        }
+    }
+
+    fn take_top(&self) -> bool {
+        std::mem::take(&mut self.lock().top)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Debt> {
@@ -88,7 +98,7 @@ pub async fn heal(
     debt: &RedisDebt,
     pool: &PgPool,
     redis: &RedisHandle,
-    users: &UserCache,
+    documents: &Documents,
     top: &TopSellers,
     shutdown: CancellationToken,
 ) {
@@ -102,8 +112,7 @@ pub async fn heal(
             () = tokio::time::sleep(HEAL_INTERVAL) => {}
         }
         let Some(mut conn) = redis.get() else { continue };
-        let owed = debt.take();
-        if owed.top
+        if debt.take_top()
             && let Err(error) = top.invalidate(&mut conn).await
         {
             tracing::warn!(error = %error, "could not mark the best sellers stale; will retry");
@@ -119,51 +128,8 @@ pub async fn heal(
             Ok(None) => {}
             Err(error) => tracing::warn!(error = %error, "re-seeding the best sellers failed; will retry"),
         }
-        if owed.all_users {
-            match cache::refill(pool, users, &conn).await {
-                Ok(written) => tracing::info!(written, "user documents rewritten after a Redis outage"),
-                Err(error) => {
-                    tracing::warn!(error = %error, "rewriting user documents failed; will retry");
-                    debt.lock().all_users = true;
-                }
-            }
-        } else if !owed.users.is_empty() {
-            rewrite_users(debt, pool, users, &mut conn, owed.users).await;
-        }
+        documents.pay(debt, pool, &conn).await;
     }
-}
-
-/// Writes the documents of `ids` again from `users_view`; what is not written stays owed.
-async fn rewrite_users(
-    debt: &RedisDebt,
-    pool: &PgPool,
-    users: &UserCache,
-    conn: &mut runtime::GuardedConnection,
-    ids: HashSet<Uuid>,
-) {
-    let ids: Vec<Uuid> = ids.into_iter().collect();
-    let sql = format!("SELECT {ROW_COLUMNS} FROM users_view WHERE id = ANY($1)");
-    for (step, chunk) in ids.chunks(USERS_PER_STEP).enumerate() {
-        let written = async {
-            let rows = sqlx::query_as::<_, UserRow>(&sql)
-                .bind(chunk)
-                .fetch_all(pool)
-                .await?;
-            for row in &rows {
-                cache::write_row(users, conn, row).await?;
-            }
-            Ok::<_, crate::RebuildError>(())
-        };
-        if let Err(error) = written.await {
-            tracing::warn!(error = %error, "rewriting user documents failed; will retry");
-            ids[step * USERS_PER_STEP..].iter().for_each(|id| debt.user(*id));
-            return;
-        }
-    }
-    tracing::info!(
-        written = ids.len(),
-        "user documents missed during a Redis outage rewritten"
-    );
 }
 
 #[cfg(test)]
@@ -171,15 +137,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn too_many_user_debts_become_one_debt_for_every_document() {
+    fn too_many_debts_of_one_kind_become_one_debt_for_every_document_of_it() {
         let debt = RedisDebt::default();
         assert!(debt.is_empty());
-        for _ in 0..=MAX_USER_DEBTS {
-            debt.user(Uuid::new_v4());
+        for _ in 0..=MAX_DEBTS_PER_KIND {
+            debt.owe("user", Uuid::new_v4());
         }
-        let owed = debt.take();
-        assert!(owed.all_users && owed.users.is_empty());
+        let order = Uuid::new_v4();
+        debt.owe("order", order);
+        assert_eq!(debt.take("user"), Some(None));
+        assert_eq!(debt.take("order"), Some(Some(HashSet::from([order]))));
+        assert_eq!(debt.take("user"), None);
         assert!(debt.is_empty());
+    }
+
+    #[test]
+    fn what_could_not_be_paid_is_owed_again_with_what_was_owed_meanwhile() {
+        let debt = RedisDebt::default();
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        debt.owe("product", first);
+        let owed = debt.take("product").expect("owed");
+        debt.owe("product", second);
+        debt.restore("product", owed);
+        assert_eq!(debt.take("product"), Some(Some(HashSet::from([first, second]))));
+        debt.restore("product", None);
+        debt.owe("product", first);
+        assert_eq!(debt.take("product"), Some(None));
     }
 
     #[test]
@@ -187,7 +170,7 @@ mod tests {
         let debt = RedisDebt::default();
         debt.top();
         debt.top();
-        assert!(debt.take().top);
-        assert!(!debt.take().top);
+        assert!(debt.take_top());
+        assert!(!debt.take_top());
     }
 }

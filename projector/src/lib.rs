@@ -8,10 +8,12 @@
 //! * [`model`]: exactly-once, in-order projection of any one-row-per-stream read model,
 //!   a batch of deliveries per transaction;
 //! * [`users`], [`products`], [`orders`], [`reviews`]: the projections (fold, SQL, Redis);
+//! * [`documents`]: the Redis documents (users, products, orders) of every projection;
 //! * [`top`]: the best-seller sorted set in Redis.
 
 mod app;
 mod consumer;
+pub mod documents;
 mod error;
 pub mod heal;
 pub mod http;
@@ -31,6 +33,7 @@ pub mod users;
 
 pub use app::Projector;
 pub use consumer::{ACK_WAIT, BATCH_LINGER, Batching, Consumer, Delivered, LiveProjection, RowOf};
+pub use documents::Documents;
 pub use error::{ProjectionError, RebuildError};
 pub use rebuild::{RebuildLimits, RebuildReport, rebuild};
 pub use settings::Settings;

@@ -38,13 +38,14 @@ async fn rebuild(settings: Settings) -> anyhow::Result<()> {
         .wait(Duration::from_secs(10))
         .await
         .context("Redis is not reachable; the rebuild refills it and needs it")?;
-    let cache = Projector::user_cache(&settings);
-    let report = projector::rebuild(&pool, &cache, &redis, settings.rebuild)
+    let documents = Projector::documents(&settings);
+    let report = projector::rebuild(&pool, &documents, &redis, settings.rebuild)
         .await
         .context("rebuild failed")?;
     println!(
         "projections rebuilt: {} events in {:.2}s ({:.0} events/s): {} users, {} products, \
-         {} orders; redis: {} old user documents cleared, {} written, {} best sellers, in {:.2}s",
+         {} orders; redis: {} old documents cleared, {} written ({} users, {} products, \
+         {} orders), {} best sellers, in {:.2}s",
         report.events,
         report.replay_duration.as_secs_f64(),
         report.events_per_second(),
@@ -52,7 +53,10 @@ async fn rebuild(settings: Settings) -> anyhow::Result<()> {
         report.products,
         report.orders,
         report.cleared_documents,
-        report.rows,
+        report.documents.total(),
+        report.documents.users,
+        report.documents.products,
+        report.documents.orders,
         report.top_sellers,
         report.cache_duration.as_secs_f64(),
     );

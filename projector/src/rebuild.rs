@@ -21,13 +21,12 @@
 //! Redis user documents are cleared first (so no document of a vanished row survives) and
 //! refilled from Postgres at the end.
 
+use crate::documents::Documents;
 use crate::model::ReadModel;
 use crate::registry::{self, PROJECTIONS};
 use crate::top::TopSellers;
-use crate::users::cache;
 use crate::{RebuildError, orders, products, store};
 use eventstore::EventEnvelope;
-use readmodels::users::UserCache;
 use redis::aio::ConnectionLike;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::HashMap;
@@ -67,8 +66,10 @@ pub struct RebuildReport {
     pub orders: u64,
     /// Members of the best-seller set afterwards (products with units sold).
     pub top_sellers: u64,
-    /// Redis user documents removed before the replay.
+    /// Redis documents (users, products, orders) removed before the replay.
     pub cleared_documents: u64,
+    /// Redis documents written after the replay, of each kind.
+    pub documents: crate::documents::Counts,
     /// Time spent replaying into Postgres.
     pub replay_duration: Duration,
     /// Time spent refilling Redis.
@@ -82,16 +83,16 @@ impl RebuildReport {
     }
 }
 
-/// Rebuilds every read model and the Redis user documents (under `cache`) and best-seller
-/// set (under the same key prefix) from the event store.
+/// Rebuilds every read model, their Redis documents and the best-seller set (under the
+/// documents' key prefix) from the event store.
 pub async fn rebuild<C>(
     pool: &PgPool,
-    cache: &UserCache,
+    documents: &Documents,
     redis: &C,
     limits: RebuildLimits,
 ) -> Result<RebuildReport, RebuildError>
 where
-    C: ConnectionLike + Clone + Send,
+    C: ConnectionLike + Clone + Send + Sync,
 {
     // A connection of its own holds the lock for the whole replay; closing it (also by a
     // crash) releases the lock.
@@ -100,7 +101,7 @@ where
         .bind(store::PROJECTION_LOCK)
         .execute(&mut lock)
         .await?;
-    let replayed = replay(pool, cache, redis, limits).await;
+    let replayed = replay(pool, documents, redis, limits).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(store::PROJECTION_LOCK)
         .execute(&mut lock)
@@ -113,9 +114,10 @@ where
     }
     let mut report = replayed?;
 
-    // User documents keep the higher version, so live writes may resume meanwhile.
+    // Documents keep the newer write, so live writes may resume meanwhile.
     let started = Instant::now();
-    report.rows = cache::refill(pool, cache, redis).await?;
+    report.documents = documents.refill(pool, redis).await?;
+    report.rows = report.documents.users;
     report.cache_duration += started.elapsed();
     tracing::info!(
         rebuild.events = report.events,
@@ -132,12 +134,12 @@ where
 /// keeps live best-seller writes out while the set is replaced.
 async fn replay<C>(
     pool: &PgPool,
-    cache: &UserCache,
+    documents: &Documents,
     redis: &C,
     limits: RebuildLimits,
 ) -> Result<RebuildReport, RebuildError>
 where
-    C: ConnectionLike + Clone + Send,
+    C: ConnectionLike + Clone + Send + Sync,
 {
     let tables: Vec<&str> = PROJECTIONS
         .iter()
@@ -147,7 +149,7 @@ where
     sqlx::query(&format!("TRUNCATE {}", tables.join(", ")))
         .execute(pool)
         .await?;
-    let cleared_documents = cache::clear(cache, &mut redis.clone()).await?;
+    let cleared_documents = documents.clear(&mut redis.clone()).await?.total();
     let started = Instant::now();
     // A connection of its own, closed when the replay ends: its statements (a whole
     // store's derived values recomputed at once) may outlast the pool's statement
@@ -176,7 +178,7 @@ where
     let replay_duration = started.elapsed();
 
     let started = Instant::now();
-    let top_sellers = TopSellers::beside(cache)
+    let top_sellers = TopSellers::new(documents.prefix())
         .refill(&mut conn, &mut redis.clone())
         .await?;
     Ok(RebuildReport {
@@ -186,6 +188,7 @@ where
         orders: rows_of(orders::NAME),
         top_sellers,
         cleared_documents,
+        documents: Default::default(),
         replay_duration,
         cache_duration: started.elapsed(),
     })

@@ -4,6 +4,7 @@
 //! is writing its module (a [`ReadModel`] and a [`LiveProjection`]) and one line below.
 
 use crate::consumer::{Batching, Consumer, LiveProjection};
+use crate::documents::Documents;
 use crate::heal::RedisDebt;
 use crate::model::ReadModel;
 use crate::orders::OrdersProjection;
@@ -15,7 +16,6 @@ use crate::{RebuildError, RebuildLimits, rebuild};
 use async_nats::jetstream;
 use eventstore::StreamSettings;
 use futures::future::BoxFuture;
-use readmodels::users::UserCache;
 use runtime::RedisHandle;
 use sqlx::{PgConnection, PgPool};
 use std::marker::PhantomData;
@@ -37,8 +37,8 @@ pub struct Services {
     pub pool: PgPool,
     /// Redis connection.
     pub redis: RedisHandle,
-    /// The Redis user documents.
-    pub users: UserCache,
+    /// The Redis documents.
+    pub documents: Documents,
     /// The Redis best-seller set.
     pub top: TopSellers,
     /// Redis writes missed, paid by the healer.

@@ -1,6 +1,7 @@
 //! The reviews projection: `reviews_view` (one row per review stream, kept as a tombstone
 //! once deleted) and each product's `product_review_stats` (live reviews, their rating sum,
-//! and how many review events changed them), in the same transaction.
+//! and how many review events changed them), in the same transaction; then the reviewed
+//! products' Redis documents.
 
 use crate::consumer::{Delivered, LiveProjection};
 use crate::model::ReadModel;
@@ -199,19 +200,31 @@ async fn adjust_stats(
     .map(|_| ())
 }
 
-/// The live reviews projection: nothing in Redis.
-pub struct ReviewsProjection;
+/// The live reviews projection: a review changes its product's statistics, so after each
+/// commit the reviewed products' Redis documents are written again from Postgres.
+pub struct ReviewsProjection {
+    services: Services,
+}
 
 impl LiveProjection for ReviewsProjection {
     type Model = Reviews;
     const NAME: &'static str = "reviews";
     const CONSUMER: &'static str = "projector-reviews";
 
-    fn build(_services: &Services) -> Self {
-        Self
+    fn build(services: &Services) -> Self {
+        Self {
+            services: services.clone(),
+        }
     }
 
-    async fn after_commit(&self, _batch: &[Delivered<'_, ReviewRow>]) {}
+    async fn after_commit(&self, batch: &[Delivered<'_, ReviewRow>]) {
+        let products = batch
+            .iter()
+            .filter_map(|delivered| delivered.projected.row.as_ref())
+            .map(|row| row.product_id);
+        let documents = &self.services.documents.products;
+        self.services.refresh_documents(documents, products).await;
+    }
 }
 
 #[cfg(test)]

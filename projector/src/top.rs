@@ -15,7 +15,6 @@ use crate::consumer::redis_write;
 use crate::heal::RedisDebt;
 use crate::products;
 use crate::{RebuildError, store};
-use readmodels::users::UserCache;
 use redis::aio::ConnectionLike;
 use runtime::RedisHandle;
 use sqlx::{PgConnection, PgPool};
@@ -52,13 +51,6 @@ impl TopSellers {
     /// The same set, reporting missed writes to `debt`.
     pub fn with_debt(self, debt: Arc<RedisDebt>) -> Self {
         Self { debt, ..self }
-    }
-
-    /// The set under the same key prefix as the user documents of `cache`.
-    pub fn beside(cache: &UserCache) -> Self {
-        let pattern = cache.pattern();
-        let prefix = pattern.strip_suffix(":user:*").unwrap_or(&pattern);
-        Self::new(prefix)
     }
 
     /// The sorted set's key.
@@ -206,9 +198,8 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn the_set_lives_under_the_prefix_of_the_user_documents() {
-        let cache = UserCache::new("shop:eu", Duration::from_secs(1));
-        assert_eq!(TopSellers::beside(&cache), TopSellers::new("shop:eu"));
-        assert_eq!(TopSellers::new("shop:eu").key(), "shop:eu:products:top");
+    fn the_set_lives_under_the_prefix_of_the_documents() {
+        let documents = crate::Documents::new("shop:eu", Duration::from_secs(1));
+        assert_eq!(TopSellers::new(documents.prefix()).key(), "shop:eu:products:top");
     }
 }

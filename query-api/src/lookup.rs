@@ -1,45 +1,46 @@
-//! Single-user reads: Redis first, Postgres on a miss, the answer the same either way.
+//! Single reads by id (users, products, orders): Redis first, Postgres on a miss, the
+//! answer the same either way.
 //!
 //! A miss is fetched from Postgres once per process however many requests miss at the
-//! same moment ([`SingleFlight`]), and the fetch fills the cache: the user when found,
-//! a short-lived "missing" entry when not (the projector's next write overwrites it).
-//! Redis is an accelerator only: when it is down or answers with an error the read goes
-//! to Postgres and the failure is logged, never returned.
+//! same moment ([`SingleFlight`]), and the fetch fills the cache: the row when found (a
+//! tombstone when deleted), a short-lived "missing" entry when not (the projector's next
+//! write overwrites it). Redis is an accelerator only: when it is down or answers with an
+//! error the read goes to Postgres and the failure is logged, never returned.
 
 use crate::single_flight::{FetchAbandoned, SingleFlight};
-use readmodels::users::{CacheLookup, UserCache, UserView, find_user};
+use readmodels::cache::{CacheLookup, Cached, DocumentCache, Entry};
 use runtime::RedisHandle;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A user could not be read.
+/// A row could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LookupError {
     /// Postgres failed.
-    #[error("reading the user from PostgreSQL failed")]
+    #[error("reading from PostgreSQL failed")]
     Database(#[source] Arc<sqlx::Error>),
     /// The shared fetch died before answering.
     #[error(transparent)]
     Abandoned(#[from] FetchAbandoned),
 }
 
-type Found = Result<Option<UserView>, LookupError>;
+type Found<T> = Result<Option<T>, LookupError>;
 
-/// Reads live users by id through the cache.
-pub struct UserLookup {
+/// Reads live rows of one kind by id through the cache.
+pub struct Lookup<T: Cached> {
     pool: PgPool,
     redis: RedisHandle,
-    cache: UserCache,
+    cache: DocumentCache<T>,
     negative_ttl: Duration,
-    flights: SingleFlight<Uuid, Found>,
+    flights: SingleFlight<Uuid, Found<T>>,
 }
 
-impl UserLookup {
+impl<T: Cached> Lookup<T> {
     /// Reads from `cache` over `redis`, falling back to `pool`; unknown ids are cached
     /// as missing for `negative_ttl`.
-    pub fn new(pool: PgPool, redis: RedisHandle, cache: UserCache, negative_ttl: Duration) -> Self {
+    pub fn new(pool: PgPool, redis: RedisHandle, cache: DocumentCache<T>, negative_ttl: Duration) -> Self {
         Self {
             pool,
             redis,
@@ -49,15 +50,15 @@ impl UserLookup {
         }
     }
 
-    /// The live user with this id; `None` when unknown or deleted.
-    pub async fn find(&self, id: Uuid) -> Found {
+    /// The live row with this id; `None` when unknown or deleted.
+    pub async fn find(&self, id: Uuid) -> Found<T> {
         if let Some(mut conn) = self.redis.get() {
             match self.cache.get(&mut conn, id).await {
-                Ok(CacheLookup::Hit(user)) => return Ok(Some(user)),
+                Ok(CacheLookup::Hit(value)) => return Ok(Some(value)),
                 Ok(CacheLookup::Absent) => return Ok(None),
                 Ok(CacheLookup::Miss) => {}
                 Err(error) => {
-                    tracing::warn!(user.id = %id, error = %error, "Redis read failed; reading PostgreSQL")
+                    tracing::warn!(kind = T::KIND, id = %id, error = %error, "Redis read failed; reading PostgreSQL")
                 }
             }
         }
@@ -76,24 +77,25 @@ impl UserLookup {
 }
 
 /// Reads Postgres, then caches what it found (the cache keeps the newer of two writes).
-async fn fetch_and_fill(
+async fn fetch_and_fill<T: Cached>(
     pool: PgPool,
     redis: RedisHandle,
-    cache: UserCache,
+    cache: DocumentCache<T>,
     negative_ttl: Duration,
     id: Uuid,
-) -> Found {
-    let user = find_user(&pool, id)
+) -> Found<T> {
+    let entry = T::load(&pool, &[id])
         .await
-        .map_err(|e| LookupError::Database(Arc::new(e)))?;
+        .map_err(|e| LookupError::Database(Arc::new(e)))?
+        .pop();
     if let Some(mut conn) = redis.get() {
-        let filled = match &user {
-            Some(user) => cache.put(&mut conn, user).await.map(|_| ()),
+        let filled = match &entry {
+            Some(entry) => cache.put_entry(&mut conn, entry).await.map(|_| ()),
             None => cache.put_missing(&mut conn, id, negative_ttl).await,
         };
         if let Err(error) = filled {
-            tracing::warn!(user.id = %id, error = %error, "could not fill the Redis cache");
+            tracing::warn!(kind = T::KIND, id = %id, error = %error, "could not fill the Redis cache");
         }
     }
-    Ok(user)
+    Ok(entry.and_then(Entry::live))
 }

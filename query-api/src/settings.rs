@@ -23,9 +23,9 @@ pub struct Settings {
     pub bind_address: IpAddr,
     /// `QUERY_API_PORT` (8081); 0 picks a free port.
     pub port: u16,
-    /// `CACHE_TTL_SECONDS` (3600): lifetime of a user document filled by a read.
+    /// `CACHE_TTL_SECONDS` (3600): lifetime of a document (user, product, order) filled by a read.
     pub cache_ttl: Duration,
-    /// `NEGATIVE_CACHE_TTL_SECONDS` (5): lifetime of a "no such user" entry.
+    /// `NEGATIVE_CACHE_TTL_SECONDS` (5): lifetime of a "no such user, product or order" entry.
     pub negative_cache_ttl: Duration,
     /// The shared HTTP settings ([`HttpSettings::from_env`]).
     pub http: HttpSettings,

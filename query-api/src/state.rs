@@ -1,15 +1,19 @@
 //! What every handler shares: the Postgres pool, the Redis handle, the token verifier,
-//! the cached user reads, the page cache and the best-seller ranking. Cheap to clone
+//! the cached single reads (users, products, orders), the page cache and the best-seller
+//! ranking. Cheap to clone
 //! (handles and `Arc`s only).
 
 use crate::Settings;
 use crate::cursor::CursorScope;
-use crate::lookup::UserLookup;
+use crate::lookup::Lookup;
 use crate::pagination::Listing;
 use crate::products::BestSellers;
 use auth::{Authority, TokenVerifier};
 use axum::extract::FromRef;
-use readmodels::users::UserCache;
+use readmodels::cache::{Cached, DocumentCache};
+use readmodels::orders::OrderView;
+use readmodels::products::ProductView;
+use readmodels::users::UserView;
 use runtime::{ChangeFeed, RedisHandle, StampedCache};
 use sqlx::PgPool;
 use std::fmt::Debug;
@@ -40,7 +44,11 @@ pub struct AppState {
     /// List answers, remembered until one of their tables changes.
     pub pages: Arc<StampedCache<String, ApiResponse>>,
     /// Single-user reads through the cache.
-    pub users: Arc<UserLookup>,
+    pub users: Arc<Lookup<UserView>>,
+    /// Single-product reads through the cache.
+    pub products: Arc<Lookup<ProductView>>,
+    /// Single-order reads through the cache.
+    pub orders: Arc<Lookup<OrderView>>,
     /// Best sellers from Redis, or Postgres when Redis cannot answer.
     pub best_sellers: Arc<BestSellers>,
     /// Limits and policies applied by [`web::harden`].
@@ -52,7 +60,6 @@ pub struct AppState {
 impl AppState {
     /// The state of a service configured by `settings`.
     pub fn new(settings: &Settings, pool: PgPool, redis: RedisHandle) -> Self {
-        let cache = UserCache::new(settings.redis_prefix.clone(), settings.cache_ttl);
         let changes = ChangeFeed::listen(&pool);
         let verifier = Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer));
         Self {
@@ -64,12 +71,9 @@ impl AppState {
                 CACHED_PAGE_MAX_AGE,
             )),
             changes,
-            users: Arc::new(UserLookup::new(
-                pool.clone(),
-                redis.clone(),
-                cache,
-                settings.negative_cache_ttl,
-            )),
+            users: lookup(settings, &pool, &redis),
+            products: lookup(settings, &pool, &redis),
+            orders: lookup(settings, &pool, &redis),
             best_sellers: Arc::new(BestSellers::new(
                 pool.clone(),
                 redis.clone(),
@@ -87,6 +91,17 @@ impl AppState {
             redis,
         }
     }
+}
+
+/// Reads of one kind through its Redis documents, as `settings` configure them.
+fn lookup<T: Cached>(settings: &Settings, pool: &PgPool, redis: &RedisHandle) -> Arc<Lookup<T>> {
+    let cache = DocumentCache::new(settings.redis_prefix.clone(), settings.cache_ttl);
+    Arc::new(Lookup::new(
+        pool.clone(),
+        redis.clone(),
+        cache,
+        settings.negative_cache_ttl,
+    ))
 }
 
 impl AppState {

@@ -1,7 +1,8 @@
 //! The read models shared by their writer (projector) and their readers (query-api), one
 //! module per aggregate: the table rows as the projector writes them, the shapes readers
-//! get, their column lists, and (users) the Redis encoding with its version guard.
+//! get, their column lists, and their Redis documents with the version guard ([`cache`]).
 
+pub mod cache;
 pub mod orders;
 pub mod products;
 pub mod reviews;

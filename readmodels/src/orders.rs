@@ -1,9 +1,13 @@
 //! The orders read model: tables `orders_view` and `order_lines_view` as the projector
 //! writes them ([`OrderRow`], [`OrderLineRow`]) and an order as its owner reads it
-//! ([`OrderView`], [`OrderLineView`]).
+//! ([`OrderView`], [`OrderLineView`]), and its Redis document (`<prefix>:order:<id>`, see
+//! [`crate::cache`]).
 
+use crate::cache::{Cached, DocumentCache, Entry, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// `status` of a placed order.
@@ -82,6 +86,95 @@ impl OrderRow {
     /// The product ids of its lines.
     pub fn product_ids(&self) -> Vec<Uuid> {
         self.lines.iter().map(|line| line.product_id).collect()
+    }
+
+    /// The order as its owner reads it.
+    pub fn view(&self) -> OrderView {
+        OrderView {
+            order_id: self.id,
+            user_id: self.user_id,
+            status: self.status.clone(),
+            total_cents: self.total_cents,
+            currency: self.currency.clone(),
+            placed_at: self.placed_at,
+            cancelled_at: self.cancelled_at,
+            version: self.version,
+            lines: self.lines.iter().map(OrderLineRow::view).collect(),
+        }
+    }
+}
+
+impl OrderLineRow {
+    /// The line as readers see it.
+    pub fn view(&self) -> OrderLineView {
+        OrderLineView {
+            product_id: self.product_id,
+            sku: self.sku.clone(),
+            name: self.name.clone(),
+            quantity: self.quantity,
+            unit_price_cents: self.unit_price_cents,
+            line_total_cents: self.line_total_cents,
+        }
+    }
+}
+
+/// The rows of some orders with their lines; `tail` ends the orders' query (an `ORDER BY`
+/// with `FOR UPDATE` to lock them). Two queries, the second only when an order was found.
+pub async fn load_rows(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    tail: &str,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let sql = format!("SELECT {ROW_COLUMNS} FROM orders_view WHERE id = ANY($1) {tail}");
+    let mut rows: Vec<OrderRow> = sqlx::query_as(&sql).bind(ids).fetch_all(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let sql = format!(
+        "SELECT order_id, {LINE_COLUMNS} FROM order_lines_view WHERE order_id = ANY($1)
+         ORDER BY order_id, line_no"
+    );
+    let lines = sqlx::query_as::<_, LineOf>(&sql)
+        .bind(ids)
+        .fetch_all(conn)
+        .await?;
+    let mut by_order: HashMap<Uuid, Vec<OrderLineRow>> = HashMap::new();
+    for LineOf { order_id, line } in lines {
+        by_order.entry(order_id).or_default().push(line);
+    }
+    for row in &mut rows {
+        row.lines = by_order.remove(&row.id).unwrap_or_default();
+    }
+    Ok(rows)
+}
+
+/// A line with the order it belongs to.
+#[derive(sqlx::FromRow)]
+struct LineOf {
+    order_id: Uuid,
+    #[sqlx(flatten)]
+    line: OrderLineRow,
+}
+
+/// The Redis documents of orders.
+pub type OrderCache = DocumentCache<OrderView>;
+
+impl Cached for OrderView {
+    const KIND: &'static str = "order";
+    const TABLE: &'static str = "orders_view";
+
+    fn id(&self) -> Uuid {
+        self.order_id
+    }
+
+    fn version(&self) -> Version {
+        Version::of_stream(self.version)
+    }
+
+    async fn load(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Entry<Self>>, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        let rows = load_rows(&mut conn, ids, "").await?;
+        Ok(rows.iter().map(|row| Entry::Live(row.view())).collect())
     }
 }
 

@@ -1,7 +1,10 @@
 //! The products read model: table `products_view` as the projector writes it
 //! ([`ProductRow`]) and a product as readers see it ([`ProductView`], with its review
-//! statistics from `product_review_stats`).
+//! statistics from `product_review_stats`), and its Redis document
+//! (`<prefix>:product:<id>`, see [`crate::cache`]), versioned by the product's stream and
+//! by the review events applied to its statistics.
 
+use crate::cache::{Cached, DocumentCache, Entry, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -110,4 +113,46 @@ pub async fn find_product(pool: &PgPool, id: Uuid) -> Result<Option<ProductView>
         .bind(id)
         .fetch_optional(pool)
         .await
+}
+
+/// The products of `ids`, retired or not (unknown ids are left out).
+pub async fn find_products(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<ProductView>, sqlx::Error> {
+    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM {PRODUCT_SOURCE} WHERE id = ANY($1)");
+    sqlx::query_as::<_, ProductView>(&sql)
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// The Redis documents of products.
+pub type ProductCache = DocumentCache<ProductView>;
+
+impl Cached for ProductView {
+    const KIND: &'static str = "product";
+    const TABLE: &'static str = "products_view";
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Review events change the statistics without the product's stream: they are the
+    /// derived counter, so neither kind of change can be overwritten by an older read.
+    fn version(&self) -> Version {
+        Version {
+            stream: self.version,
+            derived: self.reviews_version,
+        }
+    }
+
+    fn restore(&mut self, version: Version) {
+        self.reviews_version = version.derived;
+    }
+
+    async fn load(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Entry<Self>>, sqlx::Error> {
+        Ok(find_products(pool, ids)
+            .await?
+            .into_iter()
+            .map(Entry::Live)
+            .collect())
+    }
 }

@@ -1,6 +1,7 @@
 //! The orders projection: `orders_view` and `order_lines_view` in Postgres, built from the
 //! `order` stream, together with the `units_sold` of the ordered products (in the same
-//! transaction) and their best-seller scores in Redis (after the commit).
+//! transaction), and the orders' Redis documents and their products' best-seller scores
+//! (after the commit).
 
 mod row;
 pub mod sql;
@@ -8,10 +9,11 @@ pub mod sql;
 use crate::consumer::{Delivered, LiveProjection};
 use crate::model::ReadModel;
 use crate::registry::Services;
-use crate::top::TopSellers;
 use eventstore::EventEnvelope;
-use runtime::RedisHandle;
-use sqlx::{PgConnection, PgPool};
+use readmodels::cache::Entry;
+use readmodels::orders::OrderView;
+use sqlx::PgConnection;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub use row::{
@@ -77,20 +79,11 @@ impl ReadModel for Orders {
     }
 }
 
-/// The live orders projection: after each batch of order events (duplicates included, which heals a
-/// write lost to a crash), the best-seller scores of the order's products are written as
-/// Postgres has them.
+/// The live orders projection: after each batch of order events (duplicates included,
+/// which heals a write lost to a crash), the orders' Redis documents are written from
+/// their rows, and the best-seller scores of their products as Postgres has them.
 pub struct OrdersProjection {
-    pool: PgPool,
-    redis: RedisHandle,
-    top: TopSellers,
-}
-
-impl OrdersProjection {
-    /// Writes scores through `redis` into `top`, reading them from `pool`.
-    pub fn new(pool: PgPool, redis: RedisHandle, top: TopSellers) -> Self {
-        Self { pool, redis, top }
-    }
+    services: Services,
 }
 
 impl LiveProjection for OrdersProjection {
@@ -99,22 +92,29 @@ impl LiveProjection for OrdersProjection {
     const CONSUMER: &'static str = CONSUMER;
 
     fn build(services: &Services) -> Self {
-        Self::new(
-            services.pool.clone(),
-            services.redis.clone(),
-            services.top.clone(),
-        )
+        Self {
+            services: services.clone(),
+        }
     }
 
-    /// One write of the scores of every product of the batch's orders.
+    /// Each order's document once, at its row after the commit; then one write of the
+    /// scores of every product of the batch's orders.
     async fn after_commit(&self, batch: &[Delivered<'_, OrderRow>]) {
-        let mut products: Vec<Uuid> = batch
+        let rows: BTreeMap<Uuid, &OrderRow> = batch
             .iter()
             .filter_map(|delivered| delivered.projected.row.as_ref())
-            .flat_map(OrderRow::product_ids)
+            .map(|row| (row.id, row))
             .collect();
+        let entries: Vec<Entry<OrderView>> = rows.values().map(|row| Entry::Live(row.view())).collect();
+        self.services
+            .write_documents(&self.services.documents.orders, &entries)
+            .await;
+        let mut products: Vec<Uuid> = rows.values().flat_map(|row| row.product_ids()).collect();
         products.sort_unstable();
         products.dedup();
-        self.top.sync(&self.pool, &self.redis, &products).await;
+        self.services
+            .top
+            .sync(&self.services.pool, &self.services.redis, &products)
+            .await;
     }
 }

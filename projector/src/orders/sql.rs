@@ -1,56 +1,21 @@
 //! The SQL of the orders projection: rows of `orders_view` and `order_lines_view`, and the
 //! `units_sold` of the ordered products, all in the transaction of the order event.
 
-use super::row::{LINE_COLUMNS, OrderLineRow, OrderRow, ROW_COLUMNS, units_delta};
+use super::row::{OrderLineRow, OrderRow, units_delta};
 use crate::products;
 use sqlx::PgConnection;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The rows of some orders (ids sorted) with their lines, locked in id order until the
 /// transaction ends.
 pub async fn lock_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderRow>, sqlx::Error> {
-    rows(conn, ids, "ORDER BY id FOR UPDATE").await
+    readmodels::orders::load_rows(conn, ids, "ORDER BY id FOR UPDATE").await
 }
 
 /// The rows of several orders with their lines (not locked).
 pub async fn load_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OrderRow>, sqlx::Error> {
-    rows(conn, ids, "").await
-}
-
-async fn rows(conn: &mut PgConnection, ids: &[Uuid], tail: &str) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let sql = format!("SELECT {ROW_COLUMNS} FROM orders_view WHERE id = ANY($1) {tail}");
-    let mut rows: Vec<OrderRow> = sqlx::query_as(&sql).bind(ids).fetch_all(&mut *conn).await?;
-    if rows.is_empty() {
-        return Ok(rows);
-    }
-    let sql = format!(
-        "SELECT order_id, {LINE_COLUMNS} FROM order_lines_view WHERE order_id = ANY($1)
-         ORDER BY order_id, line_no"
-    );
-    let lines: Vec<(Uuid, OrderLineRow)> = sqlx::query_as::<_, LineOf>(&sql)
-        .bind(ids)
-        .fetch_all(conn)
-        .await?
-        .into_iter()
-        .map(|l| (l.order_id, l.line))
-        .collect();
-    let mut by_order: HashMap<Uuid, Vec<OrderLineRow>> = HashMap::new();
-    for (order, line) in lines {
-        by_order.entry(order).or_default().push(line);
-    }
-    for row in &mut rows {
-        row.lines = by_order.remove(&row.id).unwrap_or_default();
-    }
-    Ok(rows)
-}
-
-/// A line with the order it belongs to.
-#[derive(sqlx::FromRow)]
-struct LineOf {
-    order_id: Uuid,
-    #[sqlx(flatten)]
-    line: OrderLineRow,
+    readmodels::orders::load_rows(conn, ids, "").await
 }
 
 /// Inserts a new order with its lines and counts its units; `false` (nothing written) when

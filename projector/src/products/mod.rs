@@ -1,6 +1,7 @@
 //! The products projection: `products_view` in Postgres, built from the `product` stream.
 //! Its `units_sold` column belongs to the orders projection (see [`sql`]); once a row is
-//! created, its best-seller score in Redis is written too.
+//! created, its best-seller score in Redis is written too, and after every change its
+//! Redis document.
 
 mod row;
 pub mod sql;
@@ -8,10 +9,8 @@ pub mod sql;
 use crate::consumer::{Delivered, LiveProjection};
 use crate::model::ReadModel;
 use crate::registry::Services;
-use crate::top::TopSellers;
 use eventstore::EventEnvelope;
-use runtime::RedisHandle;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use row::{ProductRow, ROW_COLUMNS, STREAM_TYPE, evolve};
@@ -69,20 +68,12 @@ impl ReadModel for Products {
     }
 }
 
-/// The live products projection: a product's creation may bring units sold by orders
-/// projected before it, so its best-seller score is written then (and again when the
-/// creation is redelivered, which heals a write lost to a crash).
+/// The live products projection: after each commit the products' Redis documents are
+/// written as Postgres has them (with their review statistics). A product's creation may
+/// bring units sold by orders projected before it, so its best-seller score is written
+/// then (and again when the creation is redelivered, which heals a write lost to a crash).
 pub struct ProductsProjection {
-    pool: PgPool,
-    redis: RedisHandle,
-    top: TopSellers,
-}
-
-impl ProductsProjection {
-    /// Writes scores through `redis` into `top`, reading them from `pool`.
-    pub fn new(pool: PgPool, redis: RedisHandle, top: TopSellers) -> Self {
-        Self { pool, redis, top }
-    }
+    services: Services,
 }
 
 impl LiveProjection for ProductsProjection {
@@ -91,14 +82,18 @@ impl LiveProjection for ProductsProjection {
     const CONSUMER: &'static str = CONSUMER;
 
     fn build(services: &Services) -> Self {
-        Self::new(
-            services.pool.clone(),
-            services.redis.clone(),
-            services.top.clone(),
-        )
+        Self {
+            services: services.clone(),
+        }
     }
 
     async fn after_commit(&self, batch: &[Delivered<'_, ProductRow>]) {
+        let changed = batch
+            .iter()
+            .filter_map(|delivered| delivered.projected.row.as_ref())
+            .map(|row| row.id);
+        let documents = &self.services.documents.products;
+        self.services.refresh_documents(documents, changed).await;
         let mut created: Vec<Uuid> = batch
             .iter()
             .filter(|delivered| {
@@ -109,6 +104,9 @@ impl LiveProjection for ProductsProjection {
             .collect();
         created.sort_unstable();
         created.dedup();
-        self.top.sync(&self.pool, &self.redis, &created).await;
+        self.services
+            .top
+            .sync(&self.services.pool, &self.services.redis, &created)
+            .await;
     }
 }

@@ -1,21 +1,16 @@
 //! The users projection: `users_view` in Postgres and one Redis document per user, built
 //! from the `user` stream.
 
-pub mod cache;
 pub(crate) mod row;
 pub mod sql;
 
 use crate::ProjectionError;
-use crate::consumer::{Delivered, LiveProjection, redis_write};
-use crate::heal::RedisDebt;
+use crate::consumer::{Delivered, LiveProjection};
 use crate::model::{self, ReadModel};
 use crate::registry::Services;
 use eventstore::EventEnvelope;
-use readmodels::users::UserCache;
-use runtime::RedisHandle;
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
-use std::sync::Arc;
 use uuid::Uuid;
 
 pub use crate::model::{Outcome, Projected};
@@ -80,20 +75,10 @@ pub async fn project_event(
     model::project_event::<Users>(pool, envelope).await
 }
 
-/// The live users projection: after each commit the user's Redis document is written
-/// (each write keeps the higher version, see `UserCache`).
+/// The live users projection: after each commit the users' Redis documents are written
+/// from their rows (a tombstone once deleted; each write keeps the newer document).
 pub struct UsersProjection {
-    redis: RedisHandle,
-    cache: UserCache,
-    debt: Arc<RedisDebt>,
-}
-
-impl UsersProjection {
-    /// Writes documents through `redis` under `cache`'s keys; a document not written is
-    /// owed to `debt`.
-    pub fn new(redis: RedisHandle, cache: UserCache, debt: Arc<RedisDebt>) -> Self {
-        Self { redis, cache, debt }
-    }
+    services: Services,
 }
 
 impl LiveProjection for UsersProjection {
@@ -102,11 +87,9 @@ impl LiveProjection for UsersProjection {
     const CONSUMER: &'static str = CONSUMER;
 
     fn build(services: &Services) -> Self {
-        Self::new(
-            services.redis.clone(),
-            services.users.clone(),
-            services.debt.clone(),
-        )
+        Self {
+            services: services.clone(),
+        }
     }
 
     /// Writes the document of each user of the batch once, at its row after the commit;
@@ -117,29 +100,9 @@ impl LiveProjection for UsersProjection {
             .filter_map(|delivered| delivered.projected.row.as_ref())
             .map(|row| (row.id, row))
             .collect();
-        if rows.is_empty() {
-            return;
-        }
-        let Some(conn) = self.redis.get() else {
-            tracing::warn!(
-                users = rows.len(),
-                "redis not connected; user documents not written"
-            );
-            rows.keys().for_each(|id| self.debt.user(*id));
-            return;
-        };
-        let writes = rows.values().map(|row| {
-            let mut conn = conn.clone();
-            async move {
-                let written =
-                    redis_write("user document", cache::write_row(&self.cache, &mut conn, row)).await;
-                (row.id, written)
-            }
-        });
-        for (id, written) in futures::future::join_all(writes).await {
-            if !written {
-                self.debt.user(id);
-            }
-        }
+        let entries: Vec<_> = rows.values().map(|row| row.entry()).collect();
+        self.services
+            .write_documents(&self.services.documents.users, &entries)
+            .await;
     }
 }

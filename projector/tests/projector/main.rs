@@ -3,6 +3,7 @@
 mod batch;
 mod crash;
 mod delivery;
+mod documents;
 mod http;
 mod live;
 mod rebuild;

@@ -36,7 +36,7 @@ async fn rebuilding_from_the_event_store_produces_the_same_table_as_live_project
         batch_size: 64,
         users_in_memory: 50,
     };
-    let report = projector::rebuild(&env.db.pool, &env.cache(), &redis, limits)
+    let report = projector::rebuild(&env.db.pool, &env.documents(), &redis, limits)
         .await
         .expect("rebuild");
 
@@ -74,7 +74,7 @@ async fn the_live_projection_continues_after_a_rebuild() {
     env.publish_outbox().await;
     let report = projector::rebuild(
         &env.db.pool,
-        &env.cache(),
+        &env.documents(),
         &env.redis.connection().await,
         RebuildLimits::default(),
     )

@@ -1,7 +1,10 @@
 //! A Redis that hangs or restarts while the projector runs: Postgres read models keep
-//! moving, and every Redis write that was missed is made once Redis answers again.
+//! moving, and every Redis write that was missed (user, product and order documents,
+//! best-seller scores) is made once Redis answers again.
 
 use crate::support::{TestEnv, WAIT, renamed};
+use readmodels::orders::OrderView;
+use readmodels::products::ProductView;
 use testkit::{RedisServer, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +27,8 @@ async fn writes_missed_while_redis_hung_are_made_when_it_answers_again() {
     // Frozen: the old document and the old score stay in Redis, unreachable.
     redis.pause();
     env.append(ada, 1, &[renamed("Ada Lovelace")]).await;
-    env.place_order(&[(mug, 3)]).await;
+    let (order, _) = env.place_order(&[(mug, 3)]).await;
+    env.write_review(mug, 4).await;
     env.publish_outbox().await;
     let row = env.wait_for_version(ada, 2).await;
     assert_eq!(
@@ -40,6 +44,16 @@ async fn writes_missed_while_redis_hung_are_made_when_it_answers_again() {
     redis.resume();
     let document = env.wait_for_document(ada, 2).await;
     assert_eq!(document["user"]["name"], "Ada Lovelace");
+    let order = env
+        .wait_for_cached::<OrderView>(order, "the order's document", |_| true)
+        .await;
+    assert_eq!((order.version, order.lines.len()), (1, 1));
+    let product = env
+        .wait_for_cached::<ProductView>(mug, "the product's document healed", |p| {
+            p.version == 3 && p.review_count == 1
+        })
+        .await;
+    assert_eq!(product.stock, 5);
     let after = vec![(mug.to_string(), 5)];
     eventually(WAIT, "the ranking healed", || async {
         (env.top().await == after).then_some(())

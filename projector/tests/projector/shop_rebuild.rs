@@ -4,6 +4,9 @@
 use crate::shop_scripts::random_shop;
 use crate::support::{TestEnv, WAIT};
 use projector::{Projector, RebuildLimits};
+use readmodels::cache::CacheLookup;
+use readmodels::orders::OrderView;
+use readmodels::products::ProductView;
 use testkit::eventually;
 use uuid::Uuid;
 
@@ -45,13 +48,14 @@ async fn rebuilding_gives_the_same_products_orders_and_top_set_as_live_projectio
         batch_size: 16,
         users_in_memory: 5,
     };
-    let report = projector::rebuild(&env.db.pool, &env.cache(), &redis, limits)
+    let report = projector::rebuild(&env.db.pool, &env.documents(), &redis, limits)
         .await
         .expect("rebuild");
 
     assert_eq!(env.product_rows().await, products);
     assert_eq!(env.order_rows().await, orders);
     assert_eq!(env.top().await, top, "stray member gone, scores from Postgres");
+    assert_eq!((report.documents.products, report.documents.orders), (8, 80));
     assert_eq!(
         (report.products, report.orders, report.top_sellers),
         (8, 80, top.len() as u64)
@@ -80,11 +84,20 @@ async fn a_rebuild_without_sales_leaves_no_top_set() {
         .await
         .expect("stale score");
 
-    let report = projector::rebuild(&env.db.pool, &env.cache(), &redis, RebuildLimits::default())
+    let report = projector::rebuild(&env.db.pool, &env.documents(), &redis, RebuildLimits::default())
         .await
         .expect("rebuild");
 
     assert_eq!((report.products, report.orders, report.top_sellers), (1, 1, 0));
+    assert_eq!((report.documents.products, report.documents.orders), (1, 1));
+    let CacheLookup::Hit(document) = env.cached::<ProductView>(mug).await else {
+        panic!("the rebuild wrote the product's document");
+    };
+    assert_eq!((document.stock, document.version), (10, 3));
+    let CacheLookup::Hit(document) = env.cached::<OrderView>(order).await else {
+        panic!("the rebuild wrote the order's document");
+    };
+    assert_eq!((document.status.as_str(), document.version), ("cancelled", 2));
     let row = env.product_row(mug).await.expect("mug");
     assert_eq!((row.units_sold, row.stock, row.version), (0, 10, 3));
     assert_eq!(env.order_row(order).await.expect("order").status, "cancelled");

@@ -7,10 +7,12 @@ use domain::money::{Cents, Currency};
 use domain::order::OrderEvent;
 use domain::order::{self, OrderCommand, OrderLine, OrderState};
 use domain::product::{self, Description, ProductCommand, ProductEvent, ProductName, ProductState, Sku};
+use domain::review::{Rating, ReviewEvent};
 use eventstore::{EventEnvelope, EventMetadata, UnitOfWork};
 use projector::orders::{LINE_COLUMNS, OrderRow};
 use projector::products::{self as products_view, ProductRow};
 use projector::{Projector, orders};
+use readmodels::cache::{CacheLookup, Cached, DocumentCache};
 use std::collections::BTreeMap;
 use testkit::eventually;
 use uuid::Uuid;
@@ -98,6 +100,42 @@ impl TestEnv {
         }
         uow.commit().await.expect("commit");
         (order_id, stored)
+    }
+
+    /// Writes a review of `product` rated `rating`; returns the review id.
+    pub async fn write_review(&self, product: Uuid, rating: i64) -> Uuid {
+        let id = Uuid::now_v7();
+        let written = ReviewEvent::Written {
+            product_id: product,
+            author_id: Uuid::now_v7(),
+            rating: Rating::parse(rating).expect("rating"),
+            comment: None,
+        };
+        let mut uow = self.store.begin().await.expect("begin");
+        uow.append(id, 0, &[written], &EventMetadata::default())
+            .await
+            .expect("append");
+        uow.commit().await.expect("commit");
+        id
+    }
+
+    /// What Redis holds for one document of any kind.
+    pub async fn cached<T: Cached>(&self, id: Uuid) -> CacheLookup<T> {
+        DocumentCache::<T>::new(self.redis.prefix.clone(), std::time::Duration::from_secs(60))
+            .get(&mut self.redis.connection().await, id)
+            .await
+            .expect("redis get")
+    }
+
+    /// Waits until Redis holds a live document of `id` that `ready` accepts.
+    pub async fn wait_for_cached<T: Cached>(&self, id: Uuid, what: &str, ready: impl Fn(&T) -> bool) -> T {
+        eventually(WAIT, what, || async {
+            match self.cached::<T>(id).await {
+                CacheLookup::Hit(document) if ready(&document) => Some(document),
+                _ => None,
+            }
+        })
+        .await
     }
 
     /// Cancels a placed order and gives its stock back, together.

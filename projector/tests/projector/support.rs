@@ -4,6 +4,7 @@
 use async_nats::jetstream;
 use domain::user::{Email, Role, UserEvent, UserName};
 use eventstore::{EventEnvelope, EventMetadata, EventStore, OutboxRelay};
+use projector::Documents;
 use projector::users::{ROW_COLUMNS, UserRow};
 use projector::{Projector, Settings};
 use readmodels::users::UserCache;
@@ -84,7 +85,11 @@ impl TestEnv {
     }
 
     pub fn cache(&self) -> UserCache {
-        Projector::user_cache(&self.settings())
+        self.documents().users
+    }
+
+    pub fn documents(&self) -> Documents {
+        Projector::documents(&self.settings())
     }
 
     pub async fn start(&self) -> Running {

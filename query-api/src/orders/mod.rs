@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 pub use params::ListOrdersParams;
 pub use readmodels::orders::{OrderLineView, OrderView};
-pub use sql::{find_order, list_orders};
+pub use sql::list_orders;
 
 /// The only sort of the order list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -76,21 +76,6 @@ pub async fn list_orders(
     }))
 }
 
-/// The order with this id and its lines (two queries); `None` when unknown.
-pub async fn find_order(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders_view WHERE id = $1");
-    let Some(row) = sqlx::query_as::<_, OrderRow>(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut lines = lines_of(&mut conn, &[id]).await?;
-    Ok(Some(row.with_lines(lines.remove(&id).unwrap_or_default())))
-}
-
 /// The lines of every order in `ids`, by order, in line order: one query (none when
 /// `ids` is empty).
 async fn lines_of(

@@ -85,7 +85,9 @@ pub async fn get_order(
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let order = orders::find_order(&state.pool, id)
+    let order = state
+        .orders
+        .find(id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("order"))?;

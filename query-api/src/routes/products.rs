@@ -98,7 +98,9 @@ pub async fn get_product(
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let product = products::find_product(&state.pool, id)
+    let product = state
+        .products
+        .find(id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("product"))?;

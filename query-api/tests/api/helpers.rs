@@ -6,7 +6,8 @@ use auth::{SigningKey, TokenIssuer};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use domain::user::Role;
 use query_api::{Application, Settings};
-use readmodels::users::{CacheLookup, USER_COLUMNS, UserCache, UserView};
+use readmodels::cache::{CacheLookup, Cached, DocumentCache};
+use readmodels::users::{USER_COLUMNS, UserCache, UserView};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration as StdDuration;
@@ -227,9 +228,37 @@ impl TestApp {
     }
 
     /// What the Redis cache holds for a user.
-    pub async fn cached(&self, id: Uuid) -> CacheLookup {
+    pub async fn cached(&self, id: Uuid) -> CacheLookup<UserView> {
+        self.cached_as(id).await
+    }
+
+    /// The Redis documents of one kind, as the app (and the projector) sees them.
+    pub fn documents<T: Cached>(&self) -> DocumentCache<T> {
+        DocumentCache::new(self.redis.prefix.clone(), CACHE_TTL)
+    }
+
+    /// Writes the document of a row as Postgres has it now, the way the projector does
+    /// after a commit; whether the cache took it (it keeps the newer document).
+    pub async fn project_document<T: Cached>(&self, id: Uuid) -> bool {
+        let entry = T::load(&self.db.pool, &[id])
+            .await
+            .expect("read the row")
+            .pop()
+            .expect("the row");
         let mut conn = self.redis.connection().await;
-        self.cache.get(&mut conn, id).await.expect("read the cache")
+        self.documents::<T>()
+            .put_entry(&mut conn, &entry)
+            .await
+            .expect("write the cache")
+    }
+
+    /// What the Redis cache holds for a row of any kind.
+    pub async fn cached_as<T: Cached>(&self, id: Uuid) -> CacheLookup<T> {
+        let mut conn = self.redis.connection().await;
+        self.documents::<T>()
+            .get(&mut conn, id)
+            .await
+            .expect("read the cache")
     }
 
     /// Writes a user into the cache the way the projector does.

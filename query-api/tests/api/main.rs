@@ -17,6 +17,7 @@ mod products;
 mod rate_limits;
 mod reviews;
 mod shop;
+mod shop_cache;
 mod single_user;
 mod tokens;
 mod top_products;

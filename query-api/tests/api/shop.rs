@@ -168,6 +168,21 @@ impl TestApp {
         order
     }
 
+    /// Sets a product's review statistics in `product_review_stats`.
+    pub async fn seed_stats(&self, product: Uuid, count: i64, sum: i64, version: i64) {
+        sqlx::query(
+            "INSERT INTO product_review_stats (product_id, review_count, rating_sum, version) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (product_id) DO UPDATE SET review_count = $2, rating_sum = $3, version = $4",
+        )
+        .bind(product)
+        .bind(count)
+        .bind(sum)
+        .bind(version)
+        .execute(&self.db.pool)
+        .await
+        .expect("seed stats");
+    }
+
     /// Sets the best-seller scores in Redis and marks the set complete, as the projector does.
     pub async fn rank(&self, scores: &[(Uuid, i64)]) {
         self.rank_unseeded(scores).await;
