@@ -70,7 +70,9 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let waited = std::time::Instant::now();
         let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Task)?;
+        metrics::histogram!("argon2_queue_wait_seconds").record(waited.elapsed().as_secs_f64());
         let span = Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .await

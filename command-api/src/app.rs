@@ -34,6 +34,8 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, publishes the signing key, bootstraps the admin and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The metrics recorder first, so nothing recorded while starting is lost.
+        web::metrics::handle();
         let pool = runtime::connect_postgres(&settings.infra.database_url, settings.database_max_connections)
             .await?;
         let redis = RedisHandle::connect(&settings.infra.redis_url)?;
@@ -108,6 +110,10 @@ impl Application {
         let (api, document) = api_routes(state, limits);
         let router = api
             .merge(health_routes(Arc::new(readiness)))
+            .merge(web::metrics_routes(vec![
+                outbox_depth(pool.clone()),
+                web::metrics::redis_breaker(redis.clone()),
+            ]))
             .merge(docs_routes(document));
         let router = harden(router, &settings.http);
 
@@ -182,4 +188,20 @@ async fn key_heartbeat(key: SigningKey, pool: sqlx::PgPool, shutdown: Cancellati
             tracing::warn!(error = %error, "could not refresh the signing key");
         }
     }
+}
+
+/// `outbox_depth`: the committed events JetStream has not acknowledged yet, read at scrape.
+fn outbox_depth(pool: sqlx::PgPool) -> web::metrics::Collector {
+    web::metrics::collector(move || {
+        let pool = pool.clone();
+        async move {
+            match sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
+                .fetch_one(&pool)
+                .await
+            {
+                Ok(depth) => metrics::gauge!("outbox_depth").set(depth as f64),
+                Err(error) => tracing::warn!(error = %error, "outbox depth not read for /metrics"),
+            }
+        }
+    })
 }

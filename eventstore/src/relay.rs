@@ -196,6 +196,10 @@ impl OutboxRelay {
                 .await?;
         }
         tx.commit().await?;
+        if !published.acked.is_empty() {
+            let lag = crate::envelope::lag_ms(oldest) / 1000.0;
+            metrics::histogram!("outbox_publish_lag_seconds").record(lag);
+        }
         tracing::debug!(
             published = published.acked.len(),
             lag_ms = crate::envelope::lag_ms(oldest),

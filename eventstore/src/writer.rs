@@ -359,6 +359,15 @@ async fn write_all(pool: &PgPool, units: &mut [Pending]) -> Result<bool, sqlx::E
         }
     }
     tx.commit().await?;
+    for envelopes in units.iter().filter_map(|u| match &u.outcome {
+        Some(Ok(envelopes)) => Some(envelopes),
+        _ => None,
+    }) {
+        for envelope in envelopes {
+            metrics::counter!("events_appended_total", "stream_type" => envelope.stream_type.clone())
+                .increment(1);
+        }
+    }
     Ok(units
         .iter()
         .any(|u| matches!(&u.outcome, Some(Ok(envelopes)) if !envelopes.is_empty())))

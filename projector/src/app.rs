@@ -34,6 +34,8 @@ impl Projector {
         nats: async_nats::Client,
         redis: RedisHandle,
     ) -> std::io::Result<Self> {
+        // The metrics recorder first, so nothing recorded while starting is lost.
+        web::metrics::handle();
         let listener = TcpListener::bind((settings.bind_address, settings.port)).await?;
         Ok(Self {
             settings,

@@ -283,6 +283,14 @@ impl<P: LiveProjection> Consumer<P> {
         if !delivered.is_empty() {
             self.projection.after_commit(&delivered).await;
         }
+        let applied = delivered.iter().filter_map(|d| match d.projected.outcome {
+            Outcome::Applied { gap_filled } => Some((gap_filled as u64 + 1, d.envelope.occurred_at)),
+            Outcome::Duplicate => None,
+        });
+        let (count, newest) = applied.fold((0, None), |(count, newest), (events, at)| {
+            (count + events, newest.max(Some(at)))
+        });
+        crate::progress::applied(P::NAME, count, newest);
         if let Some(oldest) = envelopes.iter().map(|e| e.occurred_at).min() {
             tracing::debug!(
                 projection = P::NAME,

@@ -88,11 +88,16 @@ pub fn router(
     let readiness = Readiness::new()
         .postgres(state.pool.clone())
         .check("nats", true, runtime::nats_check(nats))
-        .check("redis", false, runtime::redis_check(redis));
+        .check("redis", false, runtime::redis_check(redis.clone()));
+    let metrics = crate::progress::collector(state.jetstream.clone(), state.stream_name.clone());
     let api = Router::new()
         .route("/api/v1/projections", get(projections))
         .with_state(state);
     let router = web::health_routes(Arc::new(readiness))
+        .merge(web::metrics_routes(vec![
+            metrics,
+            web::metrics::redis_breaker(redis),
+        ]))
         .merge(web::docs_routes(ApiDoc::openapi()))
         .merge(api);
     web::harden(router, settings)

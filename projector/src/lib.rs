@@ -20,6 +20,7 @@ pub mod http;
 pub mod model;
 pub mod orders;
 pub mod products;
+pub mod progress;
 mod rebuild;
 pub mod registry;
 mod retry;

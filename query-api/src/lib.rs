@@ -35,7 +35,7 @@ pub fn router(state: AppState) -> Router {
     let redis = state.redis.clone();
     let readiness = Readiness::new()
         .postgres(state.pool.clone())
-        .check("redis", false, runtime::redis_check(redis))
+        .check("redis", false, runtime::redis_check(redis.clone()))
         .check("changes", false, runtime::changes_check(state.changes.clone()));
     let http = state.http.clone();
     let rate_limit = state.rate_limit.clone();
@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(health_routes(Arc::new(readiness)))
+        .merge(web::metrics_routes(vec![web::metrics::redis_breaker(redis)]))
         .merge(docs_routes(document));
     harden(app, &http)
 }
@@ -77,6 +78,8 @@ impl Application {
     /// Connects to Postgres (creating and migrating the database when needed), starts
     /// connecting to Redis in the background, and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The metrics recorder first, so nothing recorded while starting is lost.
+        web::metrics::handle();
         let pool =
             runtime::connect_postgres(&settings.database_url, settings.database_max_connections).await?;
         let redis = RedisHandle::connect(&settings.redis_url)?;

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod changes;
 pub mod config;
 pub mod connect;
+pub mod consumers;
 pub mod migrations;
 pub mod readiness;
 pub mod redis;

@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod health;
 mod json;
+pub mod metrics;
 mod middleware;
 pub mod rate_limit;
 mod schemas;
@@ -26,6 +27,7 @@ pub use envelope::{ApiResponse, CursorPage, PagePage};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use health::{Readiness, health_routes};
+pub use metrics::metrics_routes;
 pub use middleware::harden;
 pub use schemas::{
     Envelope, ErrorBody, ErrorEnvelope, ListEnvelope, ListMeta, Meta, PageMeta, PagedEnvelope, Pagination,

@@ -109,10 +109,11 @@ async fn request_context(req: Request, next: Next) -> Response {
     // Every line logged while the request is handled carries these fields (the JSON
     // format flattens them into the line); `userId` once the caller is authenticated.
     // At `ERROR` level so that it is kept whenever any line is.
+    let method = req.method().clone();
     let span = tracing::error_span!(
         "request",
         requestId = %request_id,
-        method = %req.method(),
+        method = %method,
         path = req.uri().path(),
         route = %route,
         userId = tracing::field::Empty,
@@ -132,7 +133,13 @@ async fn request_context(req: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = started.elapsed().as_secs_f64();
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(route.as_str(), |matched| matched.as_str());
+    crate::metrics::record_request(method.as_str(), route, status, seconds);
+    let duration_ms = seconds * 1000.0;
     span.in_scope(|| tracing::info!(status, duration_ms, "request finished"));
     response
 }

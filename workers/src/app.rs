@@ -76,6 +76,8 @@ impl Application {
         mailer: Arc<dyn Mailer>,
         declarations: &[Declaration],
     ) -> Result<Self, BuildError> {
+        // The metrics recorder first, so nothing recorded while starting is lost.
+        web::metrics::handle();
         let context = EffectContext {
             mailer,
             from: settings.mail.from.clone(),

@@ -178,6 +178,12 @@ async fn settle(delivery: &Delivery, message: jetstream::Message) {
                 }
             }
         };
+        metrics::counter!(
+            "side_effects_total",
+            "effect" => delivery.effect_name(),
+            "outcome" => outcome.label()
+        )
+        .increment(1);
         let reply = match outcome {
             Outcome::Retry(delay) => AckKind::Nak(Some(delay)),
             _ => AckKind::Ack,

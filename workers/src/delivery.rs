@@ -28,6 +28,20 @@ pub enum Outcome {
     Retry(Duration),
 }
 
+impl Outcome {
+    /// The `outcome` label of `side_effects_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::AlreadyDone => "already_done",
+            Self::Parked => "parked",
+            Self::DeadLettered => "dead_lettered",
+            Self::Dropped => "dropped",
+            Self::Retry(_) => "retry",
+        }
+    }
+}
+
 /// Runs one effect for delivered events.
 pub struct Delivery {
     ledger: Ledger,
@@ -43,6 +57,11 @@ impl Delivery {
             effect,
             retry,
         }
+    }
+
+    /// The name of the effect it runs.
+    pub fn effect_name(&self) -> &'static str {
+        self.effect.name()
     }
 
     /// Handles one raw message; `attempt` is its delivery count (from 1).

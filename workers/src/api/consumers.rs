@@ -72,3 +72,33 @@ pub(super) async fn list(_: Admin, State(state): State<AppState>) -> Result<ApiR
     }
     Ok(ApiResponse::ok(consumers))
 }
+
+/// Reads every consumer of the workers into the `jetstream_consumer_*` gauges at scrape.
+pub(super) fn collector(state: &AppState) -> web::metrics::Collector {
+    let jetstream = state.jetstream.clone();
+    let stream = state.stream.name.clone();
+    let consumers: Vec<String> = state
+        .effects
+        .subscriptions()
+        .into_iter()
+        .map(|subscription| subscription.consumer)
+        .collect();
+    web::metrics::collector(move || {
+        let (jetstream, stream, consumers) = (jetstream.clone(), stream.clone(), consumers.clone());
+        async move {
+            let stream = match jetstream.get_stream_no_info(&stream).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::warn!(error = %error, "consumer state not read for /metrics");
+                    return;
+                }
+            };
+            for consumer in &consumers {
+                match stream.consumer_info(consumer).await {
+                    Ok(info) => runtime::consumers::record_consumer(&info),
+                    Err(error) => tracing::debug!(error = %error, consumer, "no consumer info"),
+                }
+            }
+        }
+    })
+}

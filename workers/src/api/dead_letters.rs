@@ -159,3 +159,34 @@ pub(super) async fn discard(
         ))),
     }
 }
+
+/// Reads the open dead letters per effect into the `dead_letters` gauge at scrape (0 for
+/// an effect without any).
+pub(super) fn collector(state: &AppState) -> web::metrics::Collector {
+    let pool = state.pool.clone();
+    let effects: Vec<&'static str> = state.effects.iter().map(|effect| effect.name()).collect();
+    web::metrics::collector(move || {
+        let (pool, effects) = (pool.clone(), effects.clone());
+        async move {
+            let counts: Vec<(String, i64)> = match sqlx::query_as(
+                "SELECT effect, count(*) FROM dead_letters WHERE status = 'dead' GROUP BY effect",
+            )
+            .fetch_all(&pool)
+            .await
+            {
+                Ok(counts) => counts,
+                Err(error) => {
+                    tracing::warn!(error = %error, "dead letters not counted for /metrics");
+                    return;
+                }
+            };
+            for effect in &effects {
+                let open = counts
+                    .iter()
+                    .find(|(name, _)| name == effect)
+                    .map_or(0, |(_, count)| *count);
+                metrics::gauge!("dead_letters", "effect" => *effect).set(open as f64);
+            }
+        }
+    })
+}

@@ -76,6 +76,7 @@ pub struct ApiDoc;
 
 /// The whole service router, hardened: API, health and docs.
 pub fn router(state: AppState, readiness: Arc<Readiness>, http: &HttpSettings) -> Router {
+    let metrics = vec![consumers::collector(&state), dead_letters::collector(&state)];
     let api = Router::new()
         .route("/api/v1/dead-letters", get(dead_letters::list))
         .route(
@@ -87,6 +88,7 @@ pub fn router(state: AppState, readiness: Arc<Readiness>, http: &HttpSettings) -
         .with_state(state);
     let router = api
         .merge(web::health_routes(readiness))
+        .merge(web::metrics_routes(metrics))
         .merge(web::docs_routes(ApiDoc::openapi()));
     web::harden(router, http)
 }

@@ -1,0 +1,82 @@
+//! How far behind each projection is, as Prometheus metrics: events applied (counted as
+//! they commit), and at scrape time the backlog of its consumer in events and in seconds.
+//!
+//! The lag in seconds is the age of the newest event this process applied, while events
+//! still wait (0 once the backlog is empty): how old the read model's view of the world is.
+//! A process that has applied nothing since it started uses the last time the consumer's
+//! acknowledged floor moved instead (any replica's progress), so a projection stuck since
+//! before a restart still shows its lag growing.
+
+use crate::registry::PROJECTIONS;
+use async_nats::jetstream;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// The newest event applied per projection, by this process.
+fn newest() -> &'static Mutex<HashMap<&'static str, DateTime<Utc>>> {
+    static NEWEST: OnceLock<Mutex<HashMap<&'static str, DateTime<Utc>>>> = OnceLock::new();
+    NEWEST.get_or_init(Mutex::default)
+}
+
+/// Counts `applied` events of `projection`, the newest of which occurred at `occurred_at`.
+pub fn applied(projection: &'static str, applied: u64, occurred_at: Option<DateTime<Utc>>) {
+    if applied == 0 {
+        return;
+    }
+    metrics::counter!("projection_events_applied_total", "projection" => projection).increment(applied);
+    if let Some(at) = occurred_at {
+        let mut newest = newest().lock().unwrap_or_else(|e| e.into_inner());
+        let entry = newest.entry(projection).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+}
+
+/// The lag gauges of one projection from its consumer's info.
+fn record(projection: &'static str, info: &jetstream::consumer::Info) {
+    runtime::consumers::record_consumer(info);
+    let waiting = info.num_pending + info.num_ack_pending as u64;
+    let seconds = if waiting == 0 {
+        0.0
+    } else {
+        let newest = newest()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(projection)
+            .copied();
+        let since = newest.map(|at| at.timestamp_micros() as f64 / 1e6).or_else(|| {
+            info.ack_floor
+                .last_active
+                .map(|at| at.unix_timestamp_nanos() as f64 / 1e9)
+        });
+        since.map_or(0.0, |since| {
+            (Utc::now().timestamp_micros() as f64 / 1e6 - since).max(0.0)
+        })
+    };
+    metrics::gauge!("projection_lag_events", "projection" => projection).set(waiting as f64);
+    metrics::gauge!("projection_lag_seconds", "projection" => projection).set(seconds);
+}
+
+/// Reads every projection's consumer at scrape time into the lag and consumer gauges.
+pub fn collector(jetstream: jetstream::Context, stream_name: String) -> web::metrics::Collector {
+    web::metrics::collector(move || {
+        let (jetstream, stream_name) = (jetstream.clone(), stream_name.clone());
+        async move {
+            let stream = match jetstream.get_stream_no_info(&stream_name).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::warn!(error = %error, "consumer state not read for /metrics");
+                    return;
+                }
+            };
+            for projection in PROJECTIONS {
+                match stream.consumer_info(projection.consumer()).await {
+                    Ok(info) => record(projection.name(), &info),
+                    Err(error) => {
+                        tracing::debug!(error = %error, consumer = projection.consumer(), "no consumer info")
+                    }
+                }
+            }
+        }
+    })
+}
