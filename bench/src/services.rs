@@ -99,6 +99,7 @@ pub async fn query_api(scratch: &Scratch) -> anyhow::Result<Running> {
         port: 0,
         cache_ttl: Duration::from_secs(3600),
         negative_cache_ttl: Duration::from_secs(5),
+        consistency_wait: std::time::Duration::from_secs(2),
         http: HttpSettings::default(),
         api_rate_limit: None,
         trust_forwarded_for: false,

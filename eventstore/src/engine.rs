@@ -165,6 +165,7 @@ impl Engine {
                         },
                     );
                 }
+                crate::consistency::record(&written.envelopes);
                 Ok(written.envelopes)
             }
             Err(error) => {

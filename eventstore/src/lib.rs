@@ -7,6 +7,7 @@
 //!   id and deletes their outbox rows once acknowledged.
 //! * [`EventEnvelope`] is the one wire and storage shape of an event.
 
+pub mod consistency;
 mod engine;
 mod envelope;
 mod error;
@@ -16,6 +17,7 @@ mod store;
 mod stream;
 mod writer;
 
+pub use consistency::ConsistencyToken;
 pub use engine::{Attempts, CommandFailure, Engine, Expect, Loaded, change, version_after};
 pub use envelope::{EventEnvelope, EventMetadata, lag_ms};
 pub use error::StoreError;

@@ -6,6 +6,7 @@
 //! `main` and the tests build the service the same way: [`Settings`] →
 //! [`Application::build`] → [`Application::run_until`], with [`router`] shared by both.
 
+pub mod consistency;
 pub mod cursor;
 pub mod listing;
 pub mod lookup;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .check("changes", false, runtime::changes_check(state.changes.clone()));
     let http = state.http.clone();
     let rate_limit = state.rate_limit.clone();
+    let consistency_state = state.clone();
     // Each handler is registered once: its `#[utoipa::path]` puts it in the document.
     let (api, document) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::openapi())
         .merge(routes::users::routes())
@@ -48,12 +50,19 @@ pub fn router(state: AppState) -> Router {
         .merge(reviews::routes())
         .with_state(state)
         .split_for_parts();
-    let api = api.route_layer(axum::middleware::from_fn_with_state(
-        rate_limit,
-        web::rate_limit::limit,
-    ));
+    let api = api
+        .route_layer(axum::middleware::from_fn_with_state(
+            consistency_state,
+            consistency::wait,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            rate_limit,
+            web::rate_limit::limit,
+        ));
     let mut document = document;
     // The document's modifiers ran before the router added the paths: run them again.
+    // First: the header it adds is a parameter that may be refused with 400.
+    utoipa::Modify::modify(&web::ConsistencyAccepted, &mut document);
     utoipa::Modify::modify(&web::BearerAuth, &mut document);
     utoipa::Modify::modify(&web::ErrorResponses, &mut document);
     utoipa::Modify::modify(&web::RateLimited, &mut document);

@@ -52,6 +52,18 @@ impl<T: Cached> Lookup<T> {
 
     /// The live row with this id; `None` when unknown or deleted.
     pub async fn find(&self, id: Uuid) -> Found<T> {
+        // A read that waited for its write reads Postgres, on its own: the document may lag
+        // the row, and a shared fetch may have started before the row landed.
+        if crate::consistency::fresh() {
+            return fetch_and_fill(
+                self.pool.clone(),
+                self.redis.clone(),
+                self.cache.clone(),
+                self.negative_ttl,
+                id,
+            )
+            .await;
+        }
         if let Some(mut conn) = self.redis.get() {
             match self.cache.get(&mut conn, id).await {
                 Ok(CacheLookup::Hit(value)) => return Ok(Some(value)),

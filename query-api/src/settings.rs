@@ -27,6 +27,8 @@ pub struct Settings {
     pub cache_ttl: Duration,
     /// `NEGATIVE_CACHE_TTL_SECONDS` (5): lifetime of a "no such user, product or order" entry.
     pub negative_cache_ttl: Duration,
+    /// `CONSISTENCY_WAIT_MS` (2000): the longest a read with `X-Consistency-Token` waits.
+    pub consistency_wait: Duration,
     /// The shared HTTP settings ([`HttpSettings::from_env`]).
     pub http: HttpSettings,
     /// `API_RATE_LIMIT` (`600/60s`): requests per caller (user, else address); `0` disables.
@@ -54,6 +56,7 @@ impl Settings {
             port: env_parse("QUERY_API_PORT", 8081)?,
             cache_ttl: Duration::from_secs(env_parse("CACHE_TTL_SECONDS", 3600)?),
             negative_cache_ttl: Duration::from_secs(env_parse("NEGATIVE_CACHE_TTL_SECONDS", 5)?),
+            consistency_wait: Duration::from_millis(env_parse("CONSISTENCY_WAIT_MS", 2000)?),
             http: HttpSettings::from_env()?,
             api_rate_limit: quota_from_env("API_RATE_LIMIT", DEFAULT_API_RATE_LIMIT)?,
             trust_forwarded_for: env_parse("TRUST_FORWARDED_FOR", false)?,

@@ -55,6 +55,8 @@ pub struct AppState {
     pub http: Arc<HttpSettings>,
     /// The API-wide rate limit (`API_RATE_LIMIT`).
     pub rate_limit: RouteLimit,
+    /// The longest a read waits for its `X-Consistency-Token` (`CONSISTENCY_WAIT_MS`).
+    pub consistency_wait: Duration,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
                 &settings.redis_prefix,
             )),
             http: Arc::new(settings.http.clone()),
+            consistency_wait: settings.consistency_wait,
             rate_limit: RouteLimit::new(
                 Limiter::new(redis.clone(), settings.redis_prefix.clone()),
                 "query-api",
@@ -123,10 +126,12 @@ impl AppState {
         S: CursorScope,
         Fut: Future<Output = Result<Listing<T>, sqlx::Error>>,
     {
+        let load = || async move { Ok(listing.await.map_err(ApiError::internal)?.into_response(scope)) };
+        if crate::consistency::fresh() {
+            return load().await;
+        }
         self.pages
-            .get_or_load(format!("{list} {request:?}"), tables, || async move {
-                Ok(listing.await.map_err(ApiError::internal)?.into_response(scope))
-            })
+            .get_or_load(format!("{list} {request:?}"), tables, load)
             .await
     }
 }

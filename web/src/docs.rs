@@ -72,19 +72,77 @@ impl Modify for RateLimited {
     }
 }
 
+/// Documents read-your-writes on the command API: every successful write answer carries
+/// `X-Consistency-Token`.
+pub struct ConsistencyIssued;
+
+impl Modify for ConsistencyIssued {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for operation in operations(openapi) {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                    let mut header = utoipa::openapi::Header::new(String::schema());
+                    header.description = Some(
+                        "The streams this write appended to and their versions; send it to the \
+                         query API as `X-Consistency-Token` to read this write (absent when \
+                         nothing was appended)"
+                            .to_owned(),
+                    );
+                    response.headers.insert("X-Consistency-Token".to_owned(), header);
+                }
+            }
+        }
+    }
+}
+
+/// Documents read-your-writes on the query API: every `/api/` operation takes an optional
+/// `X-Consistency-Token` header and then answers once the read models reflect it, or 503.
+pub struct ConsistencyAccepted;
+
+impl Modify for ConsistencyAccepted {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        for operation in operations_under(openapi, "/api/") {
+            let parameter = ParameterBuilder::new()
+                .name("X-Consistency-Token")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(
+                    "A write's `X-Consistency-Token`: answer only once the read models reflect \
+                     that write (waiting at most `CONSISTENCY_WAIT_MS`, else 503 with \
+                     `Retry-After`); malformed: 400 naming the header",
+                ))
+                .schema(Some(String::schema()))
+                .build();
+            operation.parameters.get_or_insert_with(Vec::new).push(parameter);
+        }
+    }
+}
+
 /// Every operation of the document.
 fn operations(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
-    openapi.paths.paths.values_mut().flat_map(|item| {
-        [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-    })
+    operations_under(openapi, "/")
+}
+
+/// Every operation of the paths starting with `prefix`.
+fn operations_under<'a>(
+    openapi: &'a mut utoipa::openapi::OpenApi,
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a mut Operation> {
+    let paths = openapi.paths.paths.iter_mut();
+    paths
+        .filter(move |(path, _)| path.starts_with(prefix))
+        .flat_map(|(_, item)| {
+            [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+        })
 }
 
 /// Documents the answers the shared layers give on any operation, so that a document lists

@@ -22,7 +22,9 @@ mod timeouts;
 
 pub use auth::{Actor, Admin, AuthUser, Reader};
 pub use context::{current_request_id, record_user_id};
-pub use docs::{BearerAuth, ErrorResponses, RateLimited, docs_routes};
+pub use docs::{
+    BearerAuth, ConsistencyAccepted, ConsistencyIssued, ErrorResponses, RateLimited, docs_routes,
+};
 pub use envelope::{ApiResponse, CursorPage, PagePage};
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

@@ -73,9 +73,11 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
                 header::CONTENT_TYPE,
                 header::IF_MATCH,
                 HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-consistency-token"),
                 REQUEST_ID,
             ])
             .expose_headers([
+                HeaderName::from_static("x-consistency-token"),
                 header::ETAG,
                 header::LOCATION,
                 header::RETRY_AFTER,

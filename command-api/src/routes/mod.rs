@@ -56,12 +56,34 @@ pub fn api_routes(state: AppState, limits: Limits) -> (Router, utoipa::openapi::
         .routes(routes!(reviews::edit, reviews::delete))
         .with_state(state);
     let (router, mut document) = router.split_for_parts();
-    let router = router.route_layer(from_fn_with_state(limits.api, limit));
+    let router = router
+        .route_layer(axum::middleware::from_fn(consistency_token))
+        .route_layer(from_fn_with_state(limits.api, limit));
     // The document's modifiers ran before the router added the paths: run them again.
     BearerAuth.modify(&mut document);
     ErrorResponses.modify(&mut document);
     RateLimited.modify(&mut document);
+    web::ConsistencyIssued.modify(&mut document);
     (router, document)
+}
+
+/// Puts `X-Consistency-Token` on every successful answer whose request appended events
+/// (what the engine committed while it was handled; see `eventstore::consistency`).
+async fn consistency_token(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (mut response, written) = eventstore::consistency::recording(next.run(request)).await;
+    if !written.is_empty()
+        && response.status().is_success()
+        && let Ok(value) = axum::http::HeaderValue::from_str(&written.to_string())
+    {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static(eventstore::consistency::HEADER),
+            value,
+        );
+    }
+    response
 }
 
 /// The OpenAPI document of the command API (its paths come from [`api_routes`]).

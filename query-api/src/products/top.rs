@@ -97,6 +97,9 @@ impl BestSellers {
 
     /// The `limit` best sellers, most units sold first, ties by id.
     pub async fn top(&self, limit: u32) -> Result<Vec<TopProduct>, sqlx::Error> {
+        if crate::consistency::fresh() {
+            return from_postgres(&self.pool, limit).await;
+        }
         match self.ranking(limit).await {
             Ok(Some(ranking)) if !ranking.is_empty() => with_product_data(&self.pool, ranking).await,
             Ok(_) => from_postgres(&self.pool, limit).await,

@@ -79,6 +79,7 @@ async fn start(redis_url: Option<&str>, customise: impl FnOnce(&mut Settings)) -
         port: 0,
         cache_ttl: CACHE_TTL,
         negative_cache_ttl: NEGATIVE_CACHE_TTL,
+        consistency_wait: std::time::Duration::from_secs(2),
         http: web::HttpSettings::default(),
         api_rate_limit: None,
         trust_forwarded_for: false,

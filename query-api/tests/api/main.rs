@@ -6,6 +6,7 @@
 //! current-thread runtime that wait never ends.
 
 mod authority;
+mod consistency;
 mod helpers;
 mod http;
 mod list_validation;
