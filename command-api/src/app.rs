@@ -114,6 +114,10 @@ impl Application {
                 outbox_depth(pool.clone()),
                 web::metrics::redis_breaker(redis.clone()),
             ]))
+            .merge(crate::asyncapi::routes(crate::asyncapi::document(
+                &settings.infra.stream,
+                &settings.infra.nats_url,
+            )))
             .merge(docs_routes(document));
         let router = harden(router, &settings.http);
 

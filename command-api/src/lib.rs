@@ -4,6 +4,7 @@
 mod account_limit;
 pub mod accounts;
 mod app;
+pub mod asyncapi;
 mod bootstrap;
 pub mod commands;
 mod idempotency;

@@ -53,3 +53,26 @@ pub fn current_only(event_type: &str, version: i32, _data: &Value) -> Result<Val
         version,
     })
 }
+
+/// Every event type of every aggregate with its current schema version, by stream type:
+/// the one list the published catalogue (AsyncAPI) and the schema checks are built from.
+pub fn catalogue() -> Vec<(&'static str, &'static str, i32)> {
+    use crate::order::OrderEvent;
+    use crate::product::ProductEvent;
+    use crate::review::ReviewEvent;
+    use crate::user::UserEvent;
+    let streams: [(&'static str, &'static [(&'static str, i32)]); 4] = [
+        (UserEvent::STREAM_TYPE, UserEvent::TYPES),
+        (ProductEvent::STREAM_TYPE, ProductEvent::TYPES),
+        (OrderEvent::STREAM_TYPE, OrderEvent::TYPES),
+        (ReviewEvent::STREAM_TYPE, ReviewEvent::TYPES),
+    ];
+    streams
+        .into_iter()
+        .flat_map(|(stream, types)| {
+            types
+                .iter()
+                .map(move |(event_type, version)| (stream, *event_type, *version))
+        })
+        .collect()
+}

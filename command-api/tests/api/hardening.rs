@@ -191,4 +191,37 @@ async fn health_and_docs_are_served() {
     let docs = app.client.get(app.url("/docs/")).send().await.expect("sent");
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.expect("html").contains("swagger"));
+    // Every write documents the read-your-writes token of its answer.
+    let created = &openapi["paths"]["/api/v1/users/{id}/orders"]["post"]["responses"]["201"];
+    assert!(created["headers"]["X-Consistency-Token"].is_object(), "{created}");
+
+    // The event catalogue, for subscribers: AsyncAPI and a readable page, both public.
+    let catalogue = app
+        .client
+        .get(app.url("/asyncapi.json"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(catalogue.status(), 200);
+    let catalogue: serde_json::Value = catalogue.json().await.expect("JSON");
+    assert_eq!(catalogue["asyncapi"], "3.0.0");
+    // The deployment's own subjects (each test has its own prefix).
+    let address = catalogue["channels"]["order_placed"]["address"]
+        .as_str()
+        .expect("address");
+    assert!(address.ends_with(".order.placed"), "{address}");
+    let page = app.client.get(app.url("/asyncapi")).send().await.expect("sent");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains(".user.registered</code>")
+    );
 }
