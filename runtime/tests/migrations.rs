@@ -48,6 +48,7 @@ async fn what_can_be_built_again_is_reversible_and_the_facts_are_forward_only() 
         "shop read models",
         "change notifications",
         "password reset tokens",
+        "operator actions",
     ] {
         assert!(
             kind(true).iter().any(|d| d == reversible),
@@ -60,11 +61,23 @@ async fn what_can_be_built_again_is_reversible_and_the_facts_are_forward_only() 
 async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again() {
     let db = TestDb::new().await;
     let mut conn = PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::query(
+        "INSERT INTO operator_actions (id, actor_id, action, target, outcome)
+         VALUES (gen_random_uuid(), gen_random_uuid(), 'dead_letter.discard', 'x', 'discarded')",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("an action");
     let reverted = migrations::revert(&mut conn, 20261202000001)
         .await
         .expect("revert");
-    assert_eq!(versions(&reverted), [20261202000002]);
+    assert_eq!(versions(&reverted), [20261202000003, 20261202000002]);
     assert!(!exists(&mut conn, "password_reset_tokens").await);
+    assert!(!exists(&mut conn, "operator_actions").await);
+    assert!(
+        exists(&mut conn, "operator_actions_archived").await,
+        "the record is kept aside"
+    );
     assert!(notify_triggers(&mut conn).await > 0, "the older migration stays");
 
     let reverted = migrations::revert(&mut conn, 20261201000002)
@@ -79,13 +92,18 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
         .filter(|m| !m.applied)
         .map(|m| m.version)
         .collect();
-    assert_eq!(pending, [20261202000001, 20261202000002]);
+    assert_eq!(pending, [20261202000001, 20261202000002, 20261202000003]);
 
     migrations::migrate(&mut conn).await.expect("migrate again");
     assert!(exists(&mut conn, "password_reset_tokens").await);
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM operator_actions")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(kept, 1, "the record came back");
     assert!(notify_triggers(&mut conn).await > 0);
     assert_eq!(
-        migrations::revert(&mut conn, 20261202000002)
+        migrations::revert(&mut conn, 20261202000003)
             .await
             .expect("revert")
             .len(),

@@ -112,22 +112,25 @@ pub(crate) const COLUMNS: &str =
 pub async fn list(
     pool: &PgPool,
     status: Option<DeadLetterStatus>,
+    effect: Option<&str>,
     page: u32,
     per_page: u32,
 ) -> Result<(Vec<DeadLetterSummary>, i64), sqlx::Error> {
     let status = status.map(DeadLetterStatus::as_str);
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE ($1::text IS NULL OR status = $1)")
-            .bind(status)
-            .fetch_one(pool)
-            .await?;
+    let filter = "($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR effect = $2)";
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
+        .bind(status)
+        .bind(effect)
+        .fetch_one(pool)
+        .await?;
     let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
-    let items = sqlx::query_as::<_, DeadLetterSummary>(
+    let items = sqlx::query_as::<_, DeadLetterSummary>(&format!(
         "SELECT id, event_id, effect, subject, error, attempts, status, created_at, updated_at
-         FROM dead_letters WHERE ($1::text IS NULL OR status = $1)
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-    )
+         FROM dead_letters WHERE {filter}
+         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+    ))
     .bind(status)
+    .bind(effect)
     .bind(i64::from(per_page))
     .bind(offset)
     .fetch_all(pool)

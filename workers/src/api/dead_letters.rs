@@ -1,6 +1,7 @@
 //! `/api/v1/dead-letters`: list, show, retry and discard dead letters.
 
 use super::AppState;
+use crate::audit::{self, OperatorAction};
 use crate::dead_letters::{self as store, DeadLetter, DeadLetterStatus, DeadLetterSummary, Discarded};
 use crate::operator::{self, RetryError};
 use axum::extract::State;
@@ -17,6 +18,27 @@ const MAX_PER_PAGE: u32 = 100;
 /// Page size when none is asked for.
 const DEFAULT_PER_PAGE: u32 = 20;
 
+/// The longest discard reason.
+const MAX_REASON: usize = 500;
+
+/// Why a dead letter is discarded.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardQuery {
+    /// Why (recorded in `operator_actions` with who discarded it), at most 500 characters.
+    reason: Option<String>,
+}
+
+/// Paging of the operator actions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ActionsQuery {
+    /// Page number, from 1 (default 1).
+    page: Option<u32>,
+    /// Items per page, 1 to 100 (default 20).
+    per_page: Option<u32>,
+}
+
 /// Paging and filtering of the list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -28,6 +50,8 @@ pub struct ListQuery {
     per_page: Option<u32>,
     /// Only dead letters with this status.
     status: Option<DeadLetterStatus>,
+    /// Only dead letters of this side effect (e.g. `welcome_email`).
+    effect: Option<String>,
 }
 
 /// Lists dead letters, newest first.
@@ -56,7 +80,7 @@ pub(super) async fn list(
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(ApiError::invalid_field("perPage", "must be between 1 and 100"));
     }
-    let (items, total) = store::list(&state.pool, query.status, page, per_page)
+    let (items, total) = store::list(&state.pool, query.status, query.effect.as_deref(), page, per_page)
         .await
         .map_err(ApiError::internal)?;
     Ok(ApiResponse::ok(items).pagination(PagePage::new(page, per_page, total)))
@@ -105,14 +129,26 @@ pub(super) async fn show(
     )
 )]
 pub(super) async fn retry(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<ApiResponse, ApiError> {
     // Detached from the request: a client that gives up (or the request timeout) must
-    // not cut the effect off between sending and recording it.
-    let task =
-        tokio::spawn(async move { operator::retry(&state.pool, &state.ledger, &state.effects, id).await });
+    // not cut the effect off between sending and recording it, nor its audit record.
+    let task = tokio::spawn(async move {
+        let retried = operator::retry(&state.pool, &state.ledger, &state.effects, id).await;
+        let outcome = match &retried {
+            Ok(_) => "resolved".to_owned(),
+            Err(error) => format!("not resolved: {error}"),
+        };
+        if !matches!(retried, Err(RetryError::NotFound))
+            && let Err(error) =
+                audit::record(&state.pool, actor.id, "dead_letter.retry", id, None, &outcome).await
+        {
+            tracing::error!(error = %error, dead_letter.id = %id, "the retry was not recorded in operator_actions");
+        }
+        retried
+    });
     match task.await.map_err(ApiError::internal)? {
         Ok(dead_letter) => Ok(ApiResponse::ok(dead_letter)),
         Err(RetryError::NotFound) => Err(ApiError::not_found("dead letter")),
@@ -131,10 +167,10 @@ pub(super) async fn retry(
 /// Gives a dead letter up: its side effect will not be carried out.
 #[utoipa::path(
     delete, path = "/api/v1/dead-letters/{id}", tag = "dead-letters",
-    params(("id" = Uuid, Path, description = "Dead letter id")),
+    params(("id" = Uuid, Path, description = "Dead letter id"), DiscardQuery),
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Discarded (also when it already was)"),
+        (status = 204, description = "Discarded (also when it already was); recorded in the operator actions"),
         (status = 400, description = "Malformed id", body = ErrorEnvelope),
         (status = 401, description = "No valid token", body = ErrorEnvelope),
         (status = 403, description = "Not an administrator", body = ErrorEnvelope),
@@ -144,20 +180,71 @@ pub(super) async fn retry(
     )
 )]
 pub(super) async fn discard(
-    _: Admin,
+    Admin(actor): Admin,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<DiscardQuery>,
 ) -> Result<Response, ApiError> {
+    let reason = query.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "must be at most 500 characters",
+        ));
+    }
     match store::discard(&state.pool, id)
         .await
         .map_err(ApiError::internal)?
     {
-        Discarded::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+        Discarded::Done => {
+            audit::record(
+                &state.pool,
+                actor.id,
+                "dead_letter.discard",
+                id,
+                reason,
+                "discarded",
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Discarded::NotFound => Err(ApiError::not_found("dead letter")),
         Discarded::AlreadyResolved => Err(ApiError::conflict(format!(
             "dead letter {id} is resolved; there is nothing to discard"
         ))),
     }
+}
+
+/// Lists what operators did (retries and discards), newest first.
+#[utoipa::path(
+    get, path = "/api/v1/operator-actions", tag = "dead-letters", params(ActionsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Who did what, when, why, and how it ended", body = PagedEnvelope<OperatorAction>),
+        (status = 400, description = "Invalid paging", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
+    )
+)]
+pub(super) async fn actions(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ActionsQuery>,
+) -> Result<ApiResponse, ApiError> {
+    let page = query.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid_field("page", "must be at least 1"));
+    }
+    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid_field("perPage", "must be between 1 and 100"));
+    }
+    let (items, total) = audit::list(&state.pool, page, per_page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(ApiResponse::ok(items).pagination(PagePage::new(page, per_page, total)))
 }
 
 /// Reads the open dead letters per effect into the `dead_letters` gauge at scrape (0 for

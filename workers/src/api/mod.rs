@@ -63,9 +63,10 @@ impl FromRef<AppState> for Authority {
         dead_letters::show,
         dead_letters::retry,
         dead_letters::discard,
+        dead_letters::actions,
         consumers::list
     ),
-    components(schemas(DeadLetter, DeadLetterSummary, DeadLetterStatus, ConsumerState, web::PagePage)),
+    components(schemas(DeadLetter, DeadLetterSummary, DeadLetterStatus, ConsumerState, crate::audit::OperatorAction, web::PagePage)),
     modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "dead-letters", description = "Side effects that failed on every attempt"),
@@ -85,6 +86,7 @@ pub fn router(state: AppState, readiness: Arc<Readiness>, http: &HttpSettings) -
         )
         .route("/api/v1/dead-letters/{id}/retry", post(dead_letters::retry))
         .route("/api/v1/consumers", get(consumers::list))
+        .route("/api/v1/operator-actions", get(dead_letters::actions))
         .with_state(state);
     let router = api
         .merge(web::health_routes(readiness))

@@ -267,3 +267,84 @@ async fn health_and_api_docs_are_served() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_retry_and_discard_is_recorded_with_who_why_and_how_it_ended() {
+    let (app, ids) = app_with_dead_letters(&["Ada", "Bob"]).await;
+    let admin = app.token(Role::Admin).await;
+    let (_, of_effect) = get(&app, "/api/v1/dead-letters?effect=welcome_email", &admin).await;
+    assert_eq!(of_effect["meta"]["pagination"]["total"], 2);
+    let (_, of_other) = get(&app, "/api/v1/dead-letters?effect=order_confirmation", &admin).await;
+    assert_eq!(of_other["meta"]["pagination"]["total"], 0);
+
+    let retry = format!("/api/v1/dead-letters/{}/retry", ids[0]);
+    let (status, _) = post(&app, &retry, &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "SMTP still refuses");
+    let discard = |reason: String| {
+        app.http
+            .delete(app.url(&format!("/api/v1/dead-letters/{}", ids[1])))
+            .query(&[("reason", reason)])
+            .bearer_auth(&admin)
+            .send()
+    };
+    let too_long = discard("x".repeat(501)).await.expect("delete");
+    assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
+    let discarded = discard("the address bounces".to_owned()).await.expect("delete");
+    assert_eq!(discarded.status(), StatusCode::NO_CONTENT);
+    app.smtp.refuse_next(0);
+    let (status, _) = post(&app, &retry, &admin).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, body) = get(&app, "/api/v1/operator-actions", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["meta"]["pagination"]["total"], 3,
+        "the refused discard did nothing"
+    );
+    let actions: Vec<(&str, &str, &str, &Value)> = body["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap_or(""),
+                a["target"].as_str().unwrap_or(""),
+                a["outcome"].as_str().unwrap_or(""),
+                &a["reason"],
+            )
+        })
+        .collect();
+    let (first, second) = (ids[0].to_string(), ids[1].to_string());
+    assert_eq!(
+        actions[0],
+        ("dead_letter.retry", first.as_str(), "resolved", &Value::Null)
+    );
+    assert_eq!(
+        actions[1],
+        (
+            "dead_letter.discard",
+            second.as_str(),
+            "discarded",
+            &Value::from("the address bounces")
+        )
+    );
+    assert_eq!(
+        (actions[2].0, actions[2].1),
+        ("dead_letter.retry", first.as_str())
+    );
+    assert!(actions[2].2.starts_with("not resolved"), "{}", actions[2].2);
+    let actors: Vec<&Value> = body["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| &a["actorId"])
+        .collect();
+    assert!(
+        actors
+            .iter()
+            .all(|actor| *actor == actors[0] && actor.is_string())
+    );
+    let (status, _) = get(&app, "/api/v1/operator-actions", &app.token(Role::User).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}

@@ -1,0 +1,469 @@
+//! `ops`: the operator command line. It talks to the services' HTTP APIs with an
+//! administrator's token, so it needs no database access and every action is the
+//! administrator's (the workers record who retried or discarded what):
+//!
+//! * `ops status`: every projection (backlog, rows, lag in seconds) and every workers
+//!   consumer (backlog), and the dead letters waiting;
+//! * `ops dead-letters list | show <id> | retry <id> | retry --all [--effect E] |
+//!   discard <id> --reason R`: a retry of many runs one at a time behind a progress bar
+//!   with its rate and ETA, so ten thousand go through in chunks of one;
+//! * `ops audit`: who retried or discarded what, when, why, and how it ended;
+//! * `--json` on any command prints the machine-readable answer instead of tables.
+//!
+//! The token comes from `--token` / `OPS_TOKEN`, else from signing in with `--email` and
+//! `--password` (`ADMIN_EMAIL`, `ADMIN_PASSWORD`).
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "ops",
+    about = "Operate the CQRS backend: projections, consumers, dead letters"
+)]
+struct Cli {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// The command API (sign-in).
+    #[arg(
+        long,
+        env = "OPS_COMMAND_URL",
+        default_value = "http://localhost:8080",
+        global = true
+    )]
+    command_url: String,
+    /// The workers (consumers, dead letters).
+    #[arg(
+        long,
+        env = "OPS_WORKERS_URL",
+        default_value = "http://localhost:8082",
+        global = true
+    )]
+    workers_url: String,
+    /// The projector (projections).
+    #[arg(
+        long,
+        env = "OPS_PROJECTOR_URL",
+        default_value = "http://localhost:8083",
+        global = true
+    )]
+    projector_url: String,
+    /// An administrator's access token (else sign in with --email and --password).
+    #[arg(long, env = "OPS_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// An administrator's email.
+    #[arg(long, env = "ADMIN_EMAIL", global = true)]
+    email: Option<String>,
+    /// Their password.
+    #[arg(long, env = "ADMIN_PASSWORD", global = true, hide_env_values = true)]
+    password: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Projections, consumers and dead letters at a glance.
+    Status,
+    /// Side effects that failed for good.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetters),
+    /// What operators did: retries and discards, newest first.
+    Audit {
+        /// How many at most.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetters {
+    /// The newest dead letters.
+    List {
+        /// `dead`, `resolved` or `discarded`.
+        #[arg(long, default_value = "dead")]
+        status: String,
+        /// Only this side effect (e.g. `welcome_email`).
+        #[arg(long)]
+        effect: Option<String>,
+        /// How many at most.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One dead letter with its event and error.
+    Show {
+        /// Its id.
+        id: String,
+    },
+    /// Runs side effects again now: one, or every dead one (of one effect).
+    Retry {
+        /// Its id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter with status `dead`.
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this side effect.
+        #[arg(long, requires = "all")]
+        effect: Option<String>,
+    },
+    /// Gives up on one: it is never run again.
+    Discard {
+        /// Its id.
+        id: String,
+        /// Why (recorded with who discarded it).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// The services, with a token.
+struct Api {
+    http: reqwest::Client,
+    args: ApiArgs,
+    token: String,
+}
+
+impl Api {
+    async fn connect(args: ApiArgs) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let token = match (&args.token, &args.email, &args.password) {
+            (Some(token), _, _) => token.clone(),
+            (None, Some(email), Some(password)) => {
+                let url = format!("{}/api/v1/auth/login", args.command_url);
+                let body = json!({"email": email, "password": password});
+                let answer = answer(http.post(&url).json(&body).send().await).await?;
+                answer["data"]["accessToken"]
+                    .as_str()
+                    .context("the sign-in answer has no access token")?
+                    .to_owned()
+            }
+            _ => bail!("give --token (OPS_TOKEN), or --email and --password (ADMIN_EMAIL, ADMIN_PASSWORD)"),
+        };
+        Ok(Self { http, args, token })
+    }
+
+    async fn get(&self, url: String) -> anyhow::Result<Value> {
+        answer(self.http.get(&url).bearer_auth(&self.token).send().await).await
+    }
+
+    async fn text(&self, url: String) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        Ok(response.error_for_status()?.text().await?)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        answer(request.bearer_auth(&self.token).send().await).await
+    }
+
+    fn workers(&self, path: &str) -> String {
+        format!("{}{path}", self.args.workers_url)
+    }
+
+    fn projector(&self, path: &str) -> String {
+        format!("{}{path}", self.args.projector_url)
+    }
+}
+
+/// The JSON body of a 2xx answer; otherwise the error envelope's code and message.
+async fn answer(sent: reqwest::Result<reqwest::Response>) -> anyhow::Result<Value> {
+    let response = sent.context("the service did not answer")?;
+    let status = response.status();
+    let url = response.url().clone();
+    let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
+        Value::Null
+    } else {
+        response.json().await.unwrap_or(Value::Null)
+    };
+    if !status.is_success() {
+        bail!(
+            "{url}: {status} {} {}",
+            body["error"]["code"].as_str().unwrap_or(""),
+            body["error"]["message"].as_str().unwrap_or("")
+        );
+    }
+    Ok(body)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let api = Api::connect(cli.api).await?;
+    match cli.command {
+        Command::Status => status(&api, cli.json).await,
+        Command::DeadLetters(command) => dead_letters(&api, command, cli.json).await,
+        Command::Audit { limit } => audit(&api, limit, cli.json).await,
+    }
+}
+
+/// The value of `name{projection="<projection>"}` in a Prometheus text page.
+fn gauge(metrics: &str, name: &str, projection: &str) -> Option<f64> {
+    let series = format!("{name}{{projection=\"{projection}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+async fn status(api: &Api, json_output: bool) -> anyhow::Result<()> {
+    let projections = api.get(api.projector("/api/v1/projections")).await?;
+    let metrics = api.text(api.projector("/metrics")).await.unwrap_or_default();
+    let consumers = api.get(api.workers("/api/v1/consumers")).await?;
+    let dead = api
+        .get(api.workers("/api/v1/dead-letters?status=dead&perPage=1"))
+        .await?;
+    let mut projections = projections["data"].as_array().cloned().unwrap_or_default();
+    for projection in &mut projections {
+        let name = projection["name"].as_str().unwrap_or_default().to_owned();
+        projection["lagSeconds"] = json!(gauge(&metrics, "projection_lag_seconds", &name));
+    }
+    let waiting = dead["meta"]["pagination"]["total"].clone();
+    if json_output {
+        let all = json!({"projections": projections, "consumers": consumers["data"], "deadLetters": waiting});
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    let mut table = table(&[
+        "projection",
+        "consumer",
+        "pending",
+        "ack pending",
+        "redelivered",
+        "rows",
+        "lag (s)",
+    ]);
+    for p in &projections {
+        table.add_row(cells(
+            p,
+            &[
+                "name",
+                "consumer",
+                "numPending",
+                "numAckPending",
+                "numRedelivered",
+                "rows",
+                "lagSeconds",
+            ],
+        ));
+    }
+    println!("{table}");
+    let mut table = table_of_consumers(&consumers["data"]);
+    table.set_header([
+        "workers consumer",
+        "filter",
+        "pending",
+        "ack pending",
+        "redelivered",
+    ]);
+    println!("{table}");
+    println!("dead letters waiting: {waiting}");
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    table
+}
+
+fn table_of_consumers(consumers: &Value) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    for c in consumers.as_array().into_iter().flatten() {
+        table.add_row(cells(
+            c,
+            &[
+                "name",
+                "filterSubject",
+                "numPending",
+                "numAckPending",
+                "numRedelivered",
+            ],
+        ));
+    }
+    table
+}
+
+/// The fields of `item` as table cells (`-` for null or missing).
+fn cells(item: &Value, fields: &[&str]) -> Vec<String> {
+    fields
+        .iter()
+        .map(|field| match &item[*field] {
+            Value::Null => "-".to_owned(),
+            Value::String(text) => text.clone(),
+            Value::Number(n) => n
+                .as_f64()
+                .filter(|f| f.fract() != 0.0)
+                .map_or_else(|| n.to_string(), |f| format!("{f:.1}")),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+async fn dead_letters(api: &Api, command: DeadLetters, json_output: bool) -> anyhow::Result<()> {
+    match command {
+        DeadLetters::List {
+            status,
+            effect,
+            limit,
+        } => {
+            let items = list(api, &status, effect.as_deref(), limit).await?;
+            if json_output {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else {
+                let mut table = table(&["id", "effect", "status", "attempts", "created", "error"]);
+                for item in &items {
+                    table.add_row(cells(
+                        item,
+                        &["id", "effect", "status", "attempts", "createdAt", "error"],
+                    ));
+                }
+                println!("{table}");
+            }
+        }
+        DeadLetters::Show { id } => {
+            let letter = api
+                .get(api.workers(&format!("/api/v1/dead-letters/{id}")))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&letter["data"])?);
+        }
+        DeadLetters::Retry { id: Some(id), .. } => {
+            let url = api.workers(&format!("/api/v1/dead-letters/{id}/retry"));
+            let retried = api.send(api.http.post(url)).await?;
+            report(json_output, &retried["data"], "retried: now")?;
+        }
+        DeadLetters::Retry { id: None, effect, .. } => retry_all(api, effect.as_deref(), json_output).await?,
+        DeadLetters::Discard { id, reason } => {
+            let url = api.workers(&format!("/api/v1/dead-letters/{id}"));
+            api.send(api.http.delete(url).query(&[("reason", reason.as_str())]))
+                .await?;
+            report(
+                json_output,
+                &json!({"id": id, "status": "discarded"}),
+                "discarded:",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn report(json_output: bool, item: &Value, what: &str) -> anyhow::Result<()> {
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(item)?);
+    } else {
+        println!("{what} {}", item["status"].as_str().unwrap_or("?"));
+    }
+    Ok(())
+}
+
+/// Up to `limit` dead letters with `status` (and `effect`), newest first, a page at a time.
+async fn list(api: &Api, status: &str, effect: Option<&str>, limit: u32) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let mut page = 1;
+    while items.len() < limit as usize {
+        let mut url = api.workers(&format!(
+            "/api/v1/dead-letters?status={status}&perPage=100&page={page}"
+        ));
+        if let Some(effect) = effect {
+            url.push_str(&format!("&effect={effect}"));
+        }
+        let answer = api.get(url).await?;
+        let data = answer["data"].as_array().cloned().unwrap_or_default();
+        if data.is_empty() {
+            break;
+        }
+        items.extend(data);
+        page += 1;
+    }
+    items.truncate(limit as usize);
+    Ok(items)
+}
+
+/// Retries every dead letter (of `effect`), one at a time, behind a progress bar. The ids
+/// are listed first: a retried one leaves the `dead` list, which would shift its pages.
+async fn retry_all(api: &Api, effect: Option<&str>, json_output: bool) -> anyhow::Result<()> {
+    let ids: Vec<String> = list(api, "dead", effect, u32::MAX)
+        .await?
+        .iter()
+        .filter_map(|item| item["id"].as_str().map(str::to_owned))
+        .collect();
+    let bar = if json_output {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(ids.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters, {per_sec}, ETA {eta} {msg}")
+            .expect("a valid template"),
+    );
+    let (mut resolved, mut failed) = (0, Vec::new());
+    for id in &ids {
+        let url = api.workers(&format!("/api/v1/dead-letters/{id}/retry"));
+        match api.send(api.http.post(url)).await {
+            Ok(_) => resolved += 1,
+            Err(error) => failed.push(json!({"id": id, "error": error.to_string()})),
+        }
+        bar.set_message(format!("({} failed)", failed.len()));
+        bar.inc(1);
+    }
+    bar.finish();
+    if json_output {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"retried": ids.len(), "resolved": resolved, "failed": failed})
+            )?
+        );
+    } else {
+        println!("{resolved} of {} resolved", ids.len());
+        for failure in &failed {
+            println!(
+                "  {} failed again: {}",
+                failure["id"].as_str().unwrap_or("?"),
+                failure["error"]
+            );
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} dead letters failed again", failed.len());
+    }
+    Ok(())
+}
+
+async fn audit(api: &Api, limit: u32, json_output: bool) -> anyhow::Result<()> {
+    let per_page = limit.clamp(1, 100);
+    let answer = api
+        .get(api.workers(&format!("/api/v1/operator-actions?perPage={per_page}")))
+        .await?;
+    let actions = answer["data"].as_array().cloned().unwrap_or_default();
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&actions)?);
+        return Ok(());
+    }
+    let mut table = table(&["when", "who", "action", "target", "reason", "outcome"]);
+    for action in &actions {
+        table.add_row(cells(
+            action,
+            &["at", "actorId", "action", "target", "reason", "outcome"],
+        ));
+    }
+    println!("{table}");
+    Ok(())
+}
