@@ -37,12 +37,13 @@ fn id(text: &str) -> String {
     text.replace('.', "_")
 }
 
-/// The AsyncAPI document of `stream`, whose NATS server is `nats_url` (credentials are
-/// left out).
+/// The AsyncAPI document of `stream`, whose NATS server is `nats_url` (the first of a
+/// comma-separated list; credentials are left out).
 pub fn document(stream: &StreamSettings, nats_url: &str) -> Value {
-    let host = nats_url
+    let first = nats_url.split(',').next().unwrap_or_default().trim();
+    let host = first
         .split_once("://")
-        .map_or(nats_url, |(_, rest)| rest)
+        .map_or(first, |(_, rest)| rest)
         .rsplit('@')
         .next()
         .unwrap_or_default()
@@ -282,7 +283,7 @@ mod tests {
 
     #[test]
     fn every_event_type_has_its_channel_and_message_and_every_reference_resolves() {
-        let document = document(&defaults(), "nats://user:secret@nats.internal:4222");
+        let document = document(&defaults(), "nats://user:secret@nats.internal:4222,nats://b:4222");
         assert_eq!(document["asyncapi"], "3.0.0");
         assert_eq!(
             document["servers"]["nats"]["host"], "nats.internal:4222",

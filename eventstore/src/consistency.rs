@@ -85,7 +85,8 @@ impl ConsistencyToken {
                 .ok()
                 .filter(|v| *v >= 1)
                 .ok_or(MalformedToken("a version is not a positive integer"))?;
-            streams.insert((stream_type.to_owned(), id), version);
+            let known = streams.entry((stream_type.to_owned(), id)).or_insert(version);
+            *known = (*known).max(version);
             if streams.len() > MAX_ENTRIES {
                 return Err(MalformedToken("it names too many streams"));
             }

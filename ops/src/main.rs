@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 #[derive(Parser)]
 #[command(
@@ -80,7 +81,7 @@ enum Command {
     DeadLetters(DeadLetters),
     /// What operators did: retries and discards, newest first.
     Audit {
-        /// How many at most.
+        /// How many at most (up to 100, the newest).
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
@@ -103,13 +104,13 @@ enum DeadLetters {
     /// One dead letter with its event and error.
     Show {
         /// Its id.
-        id: String,
+        id: Uuid,
     },
     /// Runs side effects again now: one, or every dead one (of one effect).
     Retry {
         /// Its id.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
-        id: Option<String>,
+        id: Option<Uuid>,
         /// Every dead letter with status `dead`.
         #[arg(long)]
         all: bool,
@@ -120,7 +121,7 @@ enum DeadLetters {
     /// Gives up on one: it is never run again.
     Discard {
         /// Its id.
-        id: String,
+        id: Uuid,
         /// Why (recorded with who discarded it).
         #[arg(long)]
         reason: String,
@@ -378,13 +379,16 @@ async fn list(api: &Api, status: &str, effect: Option<&str>, limit: u32) -> anyh
     let mut items = Vec::new();
     let mut page = 1;
     while items.len() < limit as usize {
-        let mut url = api.workers(&format!(
-            "/api/v1/dead-letters?status={status}&perPage=100&page={page}"
-        ));
+        let mut query = vec![
+            ("status", status.to_owned()),
+            ("perPage", "100".to_owned()),
+            ("page", page.to_string()),
+        ];
         if let Some(effect) = effect {
-            url.push_str(&format!("&effect={effect}"));
+            query.push(("effect", effect.to_owned()));
         }
-        let answer = api.get(url).await?;
+        let url = reqwest::Url::parse_with_params(&api.workers("/api/v1/dead-letters"), &query)?;
+        let answer = api.get(url.into()).await?;
         let data = answer["data"].as_array().cloned().unwrap_or_default();
         if data.is_empty() {
             break;
@@ -399,11 +403,15 @@ async fn list(api: &Api, status: &str, effect: Option<&str>, limit: u32) -> anyh
 /// Retries every dead letter (of `effect`), one at a time, behind a progress bar. The ids
 /// are listed first: a retried one leaves the `dead` list, which would shift its pages.
 async fn retry_all(api: &Api, effect: Option<&str>, json_output: bool) -> anyhow::Result<()> {
-    let ids: Vec<String> = list(api, "dead", effect, u32::MAX)
+    // Newest first by page: letters arriving meanwhile shift the pages, so an id may come
+    // twice; each is retried once.
+    let mut ids: Vec<String> = list(api, "dead", effect, u32::MAX)
         .await?
         .iter()
         .filter_map(|item| item["id"].as_str().map(str::to_owned))
         .collect();
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
     let bar = if json_output {
         ProgressBar::hidden()
     } else {
@@ -413,12 +421,22 @@ async fn retry_all(api: &Api, effect: Option<&str>, json_output: bool) -> anyhow
         ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters, {per_sec}, ETA {eta} {msg}")
             .expect("a valid template"),
     );
-    let (mut resolved, mut failed) = (0, Vec::new());
+    let (mut resolved, mut settled, mut failed) = (0, 0, Vec::new());
     for id in &ids {
         let url = api.workers(&format!("/api/v1/dead-letters/{id}/retry"));
-        match api.send(api.http.post(url)).await {
-            Ok(_) => resolved += 1,
-            Err(error) => failed.push(json!({"id": id, "error": error.to_string()})),
+        let sent = api.http.post(url).bearer_auth(&api.token).send().await;
+        match sent {
+            Ok(response) if response.status().is_success() => resolved += 1,
+            // Resolved or discarded by someone else meanwhile: nothing left to do.
+            Ok(response) if response.status() == reqwest::StatusCode::CONFLICT => settled += 1,
+            other => {
+                let error = answer(other)
+                    .await
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                failed.push(json!({"id": id, "error": error}));
+            }
         }
         bar.set_message(format!("({} failed)", failed.len()));
         bar.inc(1);
@@ -432,7 +450,10 @@ async fn retry_all(api: &Api, effect: Option<&str>, json_output: bool) -> anyhow
             )?
         );
     } else {
-        println!("{resolved} of {} resolved", ids.len());
+        println!(
+            "{resolved} of {} resolved ({settled} settled meanwhile by others)",
+            ids.len()
+        );
         for failure in &failed {
             println!(
                 "  {} failed again: {}",

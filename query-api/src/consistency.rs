@@ -5,8 +5,9 @@
 //!
 //! Once caught up, the request reads Postgres only ([`fresh`]): the Redis documents and the
 //! remembered pages are written just after the rows and could still be a moment behind.
-//! The wait polls (every [`POLL`]) because one look-up per stream is cheaper than a
-//! listener per request, and a write's rows usually land within a few milliseconds.
+//! The wait polls, with growing pauses ([`FIRST_POLL`] to [`LAST_POLL`]), because one
+//! look-up per table is cheaper than a listener per request and a write's rows usually
+//! land within a few milliseconds; each look-up is bounded by the same deadline.
 
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -20,8 +21,11 @@ use std::time::Duration;
 use uuid::Uuid;
 use web::{ApiError, FieldError};
 
-/// How often a waiting read looks again.
-pub const POLL: Duration = Duration::from_millis(10);
+/// The first pause of a waiting read before it looks again; each pause doubles up to
+/// [`LAST_POLL`], so a read that waits the whole 2 s looks about 25 times, not 200.
+pub const FIRST_POLL: Duration = Duration::from_millis(5);
+/// The longest pause between two looks.
+pub const LAST_POLL: Duration = Duration::from_millis(100);
 
 tokio::task_local! {
     static FRESH: ();
@@ -61,19 +65,26 @@ pub async fn wait(State(state): State<AppState>, request: Request, next: Next) -
         }
     };
     let deadline = tokio::time::Instant::now() + state.consistency_wait;
+    let not_yet = || {
+        ApiError::unavailable(
+            "the read models have not caught up with X-Consistency-Token yet; retry shortly",
+        )
+        .into_response()
+    };
+    let mut pause = FIRST_POLL;
     loop {
-        match caught_up(&state.pool, &token).await {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(error) => return ApiError::internal(error).into_response(),
+        // The look-up itself is bounded too: a slow pool must not stretch the wait.
+        match tokio::time::timeout_at(deadline, caught_up(&state.pool, &token)).await {
+            Ok(Ok(true)) => break,
+            Ok(Ok(false)) => {}
+            Ok(Err(error)) => return ApiError::internal(error).into_response(),
+            Err(_) => return not_yet(),
         }
-        if tokio::time::Instant::now() + POLL > deadline {
-            return ApiError::unavailable(
-                "the read models have not caught up with X-Consistency-Token yet; retry shortly",
-            )
-            .into_response();
+        if tokio::time::Instant::now() + pause > deadline {
+            return not_yet();
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LAST_POLL);
     }
     FRESH.scope((), next.run(request)).await
 }

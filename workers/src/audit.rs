@@ -27,8 +27,8 @@ pub struct OperatorAction {
 }
 
 /// Records an action.
-pub async fn record(
-    pool: &PgPool,
+pub async fn record<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
     actor_id: Uuid,
     action: &str,
     target: Uuid,
@@ -45,7 +45,7 @@ pub async fn record(
     .bind(target.to_string())
     .bind(reason)
     .bind(outcome)
-    .execute(pool)
+    .execute(conn)
     .await
     .map(|_| ())
 }

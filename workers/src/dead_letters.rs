@@ -149,22 +149,25 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<DeadLetter>, sqlx::E
 /// What discarding did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Discarded {
-    /// It is discarded now (or already was).
+    /// It is discarded now.
     Done,
+    /// It was discarded before: nothing changed.
+    AlreadyDiscarded,
     /// There is no such dead letter.
     NotFound,
     /// It was resolved; there is nothing left to discard.
     AlreadyResolved,
 }
 
-/// Marks a dead letter discarded: the workers will not carry out its effect again.
-pub async fn discard(pool: &PgPool, id: Uuid) -> Result<Discarded, sqlx::Error> {
+/// Marks a dead letter discarded: the workers will not carry out its effect again. Takes
+/// the connection of the caller's transaction, so the operator's record of it commits with it.
+pub async fn discard(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Discarded, sqlx::Error> {
     let status: Option<DeadLetterStatus> = sqlx::query_scalar(
         "UPDATE dead_letters SET status = 'discarded', updated_at = now()
          WHERE id = $1 AND status = 'dead' RETURNING status",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     if status.is_some() {
         return Ok(Discarded::Done);
@@ -172,11 +175,11 @@ pub async fn discard(pool: &PgPool, id: Uuid) -> Result<Discarded, sqlx::Error> 
     let current: Option<DeadLetterStatus> =
         sqlx::query_scalar("SELECT status FROM dead_letters WHERE id = $1")
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
     Ok(match current {
         None => Discarded::NotFound,
         Some(DeadLetterStatus::Resolved) => Discarded::AlreadyResolved,
-        Some(_) => Discarded::Done,
+        Some(_) => Discarded::AlreadyDiscarded,
     })
 }

@@ -192,23 +192,17 @@ pub(super) async fn discard(
             "must be at most 500 characters",
         ));
     }
-    match store::discard(&state.pool, id)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        Discarded::Done => {
-            audit::record(
-                &state.pool,
-                actor.id,
-                "dead_letter.discard",
-                id,
-                reason,
-                "discarded",
-            )
+    // One transaction: a discard is never without its record, nor a record without it.
+    let mut tx = state.pool.begin().await.map_err(ApiError::internal)?;
+    let discarded = store::discard(&mut tx, id).await.map_err(ApiError::internal)?;
+    if discarded == Discarded::Done {
+        audit::record(&mut *tx, actor.id, "dead_letter.discard", id, reason, "discarded")
             .await
             .map_err(ApiError::internal)?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
+    }
+    tx.commit().await.map_err(ApiError::internal)?;
+    match discarded {
+        Discarded::Done | Discarded::AlreadyDiscarded => Ok(StatusCode::NO_CONTENT.into_response()),
         Discarded::NotFound => Err(ApiError::not_found("dead letter")),
         Discarded::AlreadyResolved => Err(ApiError::conflict(format!(
             "dead letter {id} is resolved; there is nothing to discard"

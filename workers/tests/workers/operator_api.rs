@@ -291,6 +291,8 @@ async fn every_retry_and_discard_is_recorded_with_who_why_and_how_it_ended() {
     assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
     let discarded = discard("the address bounces".to_owned()).await.expect("delete");
     assert_eq!(discarded.status(), StatusCode::NO_CONTENT);
+    let again = discard("a second time".to_owned()).await.expect("delete");
+    assert_eq!(again.status(), StatusCode::NO_CONTENT, "discarding is idempotent");
     app.smtp.refuse_next(0);
     let (status, _) = post(&app, &retry, &admin).await;
     assert_eq!(status, StatusCode::OK);
