@@ -9,9 +9,12 @@
 //!
 //! A document whose content also changes with events of other streams (a product's review
 //! statistics) carries a second counter, `"derived": m`. Every write goes through one
-//! script that refuses a document not newer than the stored one in both counters, so a
-//! slow reader filling the cache from an older Postgres read can never overwrite newer
-//! data, whoever writes first.
+//! script that refuses a document when the stored one is at least as new in both counters,
+//! so a slow reader filling the cache from an older Postgres read can never overwrite newer
+//! data, whoever writes first. Two documents where each is newer in one counter never meet:
+//! every document is made from one Postgres read of its row (both counters in one
+//! statement, and each only grows), so of any two, the later read is newer in both. A
+//! document built any other way would break that.
 
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeMap;
