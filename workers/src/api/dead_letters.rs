@@ -18,6 +18,20 @@ const MAX_PER_PAGE: u32 = 100;
 /// Page size when none is asked for.
 const DEFAULT_PER_PAGE: u32 = 20;
 
+/// `page` (from 1, default 1) and `perPage` (1 to 100, default 20) of a list, or 400
+/// naming the one out of range.
+fn paging(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), ApiError> {
+    let page = page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid_field("page", "must be at least 1"));
+    }
+    let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid_field("perPage", "must be between 1 and 100"));
+    }
+    Ok((page, per_page))
+}
+
 /// The longest discard reason.
 const MAX_REASON: usize = 500;
 
@@ -72,14 +86,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<ApiResponse, ApiError> {
-    let page = query.page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::invalid_field("page", "must be at least 1"));
-    }
-    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid_field("perPage", "must be between 1 and 100"));
-    }
+    let (page, per_page) = paging(query.page, query.per_page)?;
     let (items, total) = store::list(&state.pool, query.status, query.effect.as_deref(), page, per_page)
         .await
         .map_err(ApiError::internal)?;
@@ -227,14 +234,7 @@ pub(super) async fn actions(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ActionsQuery>,
 ) -> Result<ApiResponse, ApiError> {
-    let page = query.page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::invalid_field("page", "must be at least 1"));
-    }
-    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid_field("perPage", "must be between 1 and 100"));
-    }
+    let (page, per_page) = paging(query.page, query.per_page)?;
     let (items, total) = audit::list(&state.pool, page, per_page)
         .await
         .map_err(ApiError::internal)?;
