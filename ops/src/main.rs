@@ -241,7 +241,7 @@ async fn status(api: &Api, json_output: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
-    let mut table = table(&[
+    let mut projected = table(&[
         "projection",
         "consumer",
         "pending",
@@ -251,7 +251,7 @@ async fn status(api: &Api, json_output: bool) -> anyhow::Result<()> {
         "lag (s)",
     ]);
     for p in &projections {
-        table.add_row(cells(
+        projected.add_row(cells(
             p,
             &[
                 "name",
@@ -264,30 +264,15 @@ async fn status(api: &Api, json_output: bool) -> anyhow::Result<()> {
             ],
         ));
     }
-    println!("{table}");
-    let mut table = table_of_consumers(&consumers["data"]);
-    table.set_header([
+    println!("{projected}");
+    let mut table = table(&[
         "workers consumer",
         "filter",
         "pending",
         "ack pending",
         "redelivered",
     ]);
-    println!("{table}");
-    println!("dead letters waiting: {waiting}");
-    Ok(())
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
-    table
-}
-
-fn table_of_consumers(consumers: &Value) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    for c in consumers.as_array().into_iter().flatten() {
+    for c in consumers["data"].as_array().into_iter().flatten() {
         table.add_row(cells(
             c,
             &[
@@ -299,6 +284,14 @@ fn table_of_consumers(consumers: &Value) -> Table {
             ],
         ));
     }
+    println!("{table}");
+    println!("dead letters waiting: {waiting}");
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
     table
 }
 
