@@ -49,6 +49,7 @@ async fn what_can_be_built_again_is_reversible_and_the_facts_are_forward_only() 
         "change notifications",
         "password reset tokens",
         "operator actions",
+        "webhooks",
     ] {
         assert!(
             kind(true).iter().any(|d| d == reversible),
@@ -71,9 +72,17 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
     let reverted = migrations::revert(&mut conn, 20261202000001)
         .await
         .expect("revert");
-    assert_eq!(versions(&reverted), [20261202000003, 20261202000002]);
+    assert_eq!(
+        versions(&reverted),
+        [20261203000001, 20261202000003, 20261202000002]
+    );
     assert!(!exists(&mut conn, "password_reset_tokens").await);
     assert!(!exists(&mut conn, "operator_actions").await);
+    assert!(!exists(&mut conn, "webhooks").await);
+    assert!(
+        exists(&mut conn, "webhooks_archived").await,
+        "endpoints are kept aside"
+    );
     assert!(
         exists(&mut conn, "operator_actions_archived").await,
         "the record is kept aside"
@@ -92,10 +101,15 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
         .filter(|m| !m.applied)
         .map(|m| m.version)
         .collect();
-    assert_eq!(pending, [20261202000001, 20261202000002, 20261202000003]);
+    assert_eq!(
+        pending,
+        [20261202000001, 20261202000002, 20261202000003, 20261203000001]
+    );
 
     migrations::migrate(&mut conn).await.expect("migrate again");
     assert!(exists(&mut conn, "password_reset_tokens").await);
+    assert!(exists(&mut conn, "webhooks").await);
+    assert!(!exists(&mut conn, "webhooks_archived").await);
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM operator_actions")
         .fetch_one(&mut conn)
         .await
@@ -103,7 +117,7 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
     assert_eq!(kept, 1, "the record came back");
     assert!(notify_triggers(&mut conn).await > 0);
     assert_eq!(
-        migrations::revert(&mut conn, 20261202000003)
+        migrations::revert(&mut conn, 20261203000001)
             .await
             .expect("revert")
             .len(),

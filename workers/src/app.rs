@@ -9,6 +9,7 @@ use crate::ledger::Ledger;
 use crate::mail::{self, Mailer, MailerSetupError};
 use crate::registry::{Declaration, EFFECTS, Effects};
 use crate::settings::Settings;
+use crate::webhook::{self, Dispatcher, FanOut};
 use auth::TokenVerifier;
 use axum::Router;
 use eventstore::EventStore;
@@ -16,9 +17,10 @@ use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use web::Readiness;
+use webhooks::Webhooks;
 
 /// The service could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,7 @@ pub struct Application {
     address: SocketAddr,
     router: Router,
     workers: Vec<ConsumerWorker>,
+    dispatcher: Dispatcher,
     limits: web::ConnectionLimits,
 }
 
@@ -89,7 +92,7 @@ impl Application {
         let jetstream = async_nats::jetstream::new(nats.clone());
         // One limit for the whole process, whichever consumer a message comes from.
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        let workers = effects
+        let mut workers: Vec<ConsumerWorker> = effects
             .iter()
             .flat_map(|effect| {
                 effect.declaration().subscriptions().map(|subscription| {
@@ -104,6 +107,18 @@ impl Application {
                 })
             })
             .collect();
+        // Webhooks: the fan-out is one more consumer; the dispatcher runs beside them.
+        let hooks = Webhooks::new(pool.clone());
+        let wake = Arc::new(Notify::new());
+        workers.push(ConsumerWorker::new(
+            jetstream.clone(),
+            settings.stream.clone(),
+            webhook::consumer_config(&settings.stream),
+            FanOut::new(hooks.clone(), settings.retry, wake.clone()),
+            permits.clone(),
+            settings.concurrency,
+        ));
+        let dispatcher = Dispatcher::new(hooks.clone(), settings.webhooks, wake);
         let state = AppState {
             pool: pool.clone(),
             verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),
@@ -111,6 +126,7 @@ impl Application {
             stream: settings.stream.clone(),
             effects,
             ledger,
+            webhooks: hooks,
         };
         let readiness = Readiness::new()
             .postgres(pool)
@@ -128,6 +144,7 @@ impl Application {
             address,
             router,
             workers,
+            dispatcher,
             limits: settings.http.connections,
         })
     }
@@ -152,6 +169,7 @@ impl Application {
             .into_iter()
             .map(|worker| tokio::spawn(worker.run(stop.clone())))
             .collect();
+        let dispatcher = tokio::spawn(self.dispatcher.run(stop.clone()));
         let served = web::serve(self.listener, self.router, self.limits, stop.clone()).await;
         // If the server failed, stop consuming too.
         stop.cancel();
@@ -159,6 +177,9 @@ impl Application {
             if let Err(error) = worker.await {
                 tracing::error!(error = %error, "consumer task failed");
             }
+        }
+        if let Err(error) = dispatcher.await {
+            tracing::error!(error = %error, "webhook dispatcher failed");
         }
         served
     }

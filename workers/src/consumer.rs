@@ -8,6 +8,7 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pu
 use async_nats::jetstream::{self, AckKind};
 use eventstore::{StreamSettings, ensure_stream};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use runtime::backoff::Policy;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,12 +44,32 @@ pub fn consumer_config(stream: &StreamSettings, subscription: &Subscription) -> 
     }
 }
 
-/// Pulls messages and hands them to a [`Delivery`].
+/// What a consumer does with each message it reads: a side effect's [`Delivery`], or
+/// the webhook fan-out.
+pub trait Handler: Send + Sync + 'static {
+    /// The `effect` label of `side_effects_total`.
+    fn name(&self) -> &'static str;
+
+    /// Handles one raw message; `attempt` is its delivery count (from 1).
+    fn handle<'a>(&'a self, subject: &'a str, payload: &'a [u8], attempt: u32) -> BoxFuture<'a, Outcome>;
+}
+
+impl Handler for Delivery {
+    fn name(&self) -> &'static str {
+        self.effect_name()
+    }
+
+    fn handle<'a>(&'a self, subject: &'a str, payload: &'a [u8], attempt: u32) -> BoxFuture<'a, Outcome> {
+        Box::pin(Delivery::handle(self, subject, payload, attempt))
+    }
+}
+
+/// Pulls messages and hands them to a [`Handler`].
 pub struct ConsumerWorker {
     jetstream: jetstream::Context,
     stream: StreamSettings,
     config: pull::Config,
-    delivery: Arc<Delivery>,
+    delivery: Arc<dyn Handler>,
     permits: Arc<Semaphore>,
     batch: usize,
 }
@@ -62,7 +83,7 @@ impl ConsumerWorker {
         jetstream: jetstream::Context,
         stream: StreamSettings,
         config: pull::Config,
-        delivery: Delivery,
+        delivery: impl Handler,
         permits: Arc<Semaphore>,
         batch: usize,
     ) -> Self {
@@ -121,7 +142,7 @@ impl ConsumerWorker {
                         };
                         let delivery = self.delivery.clone();
                         tasks.spawn(async move {
-                            settle(&delivery, message).await;
+                            settle(delivery.as_ref(), message).await;
                             drop(permit);
                         });
                     }
@@ -158,7 +179,7 @@ impl ConsumerWorker {
 }
 
 /// Handles one message and acks or NAKs it, telling JetStream about progress meanwhile.
-async fn settle(delivery: &Delivery, message: jetstream::Message) {
+async fn settle(delivery: &dyn Handler, message: jetstream::Message) {
     let info = message.info().ok();
     let attempt = info.as_ref().map_or(1, |i| i.delivered.max(1) as u32);
     let sequence = info.as_ref().map_or(0, |i| i.stream_sequence);
@@ -180,7 +201,7 @@ async fn settle(delivery: &Delivery, message: jetstream::Message) {
         };
         metrics::counter!(
             "side_effects_total",
-            "effect" => delivery.effect_name(),
+            "effect" => delivery.name(),
             "outcome" => outcome.label()
         )
         .increment(1);

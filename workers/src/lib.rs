@@ -14,6 +14,8 @@
 //! * [`mail`], [`welcome`] and [`order_confirmation`]: the welcome email on
 //!   `user.registered` and the order confirmation on `order.placed` (amounts formatted by
 //!   [`amounts`]), over SMTP or into `.eml` files.
+//! * [`webhook`]: webhook deliveries: every event fanned out to the endpoints that take
+//!   it, sent signed, retried, dead after the last attempt.
 //! * [`api`]: the operator API (dead letters, consumer state), health and docs.
 //! * [`app`]: [`Application`], built from [`Settings`], run until cancelled.
 
@@ -34,8 +36,9 @@ pub mod password_reset;
 pub mod registry;
 pub mod retry;
 pub mod settings;
+pub mod webhook;
 pub mod welcome;
 
 pub use app::{Application, BuildError};
 pub use retry::RetryPolicy;
-pub use settings::{MailSettings, Settings};
+pub use settings::{MailSettings, Settings, WebhookSettings};

@@ -44,6 +44,66 @@ pub struct Settings {
     /// `WORKER_CONCURRENCY` (default 4): messages handled at once by one process, over
     /// all its consumers together.
     pub concurrency: usize,
+    /// How webhook deliveries are made.
+    pub webhooks: WebhookSettings,
+}
+
+/// How the workers deliver webhooks.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_BACKOFF_BASE_MS` (default 5000), `WEBHOOK_BACKOFF_MAX_MS` (default
+    /// 600000), `WEBHOOK_MAX_ATTEMPTS` (default 8) and `WEBHOOK_DISABLE_AFTER` (default
+    /// 50 failed attempts in a row; 0 never disables).
+    pub policy: webhooks::DeliveryPolicy,
+    /// `WEBHOOK_TIMEOUT_MS` (default 10000): one attempt, connection to last byte.
+    pub timeout: Duration,
+    /// `WEBHOOK_CONCURRENCY` (default 32): attempts in flight at once in one process.
+    pub concurrency: u32,
+    /// `WEBHOOK_PER_ENDPOINT` (default 4): attempts in flight at once to one endpoint
+    /// from one process, so a slow endpoint holds at most these slots.
+    pub per_endpoint: u32,
+    /// `WEBHOOK_POLL_MS` (default 500): how often due deliveries are looked for when
+    /// nothing new arrived (new events wake the dispatcher at once).
+    pub poll: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            policy: webhooks::DeliveryPolicy::default(),
+            timeout: Duration::from_secs(10),
+            concurrency: 32,
+            per_endpoint: 4,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+impl WebhookSettings {
+    fn from_env() -> Result<Self, ConfigError> {
+        let base = Duration::from_millis(positive("WEBHOOK_BACKOFF_BASE_MS", 5000)?);
+        let max = Duration::from_millis(positive("WEBHOOK_BACKOFF_MAX_MS", 600_000)?);
+        if max < base {
+            return Err(invalid(
+                "WEBHOOK_BACKOFF_MAX_MS",
+                "must not be below WEBHOOK_BACKOFF_BASE_MS",
+            ));
+        }
+        let concurrency = positive("WEBHOOK_CONCURRENCY", 32)?;
+        let per_endpoint = positive("WEBHOOK_PER_ENDPOINT", 4)?;
+        let small = |name: &str, value: u64| u32::try_from(value).map_err(|_| invalid(name, "is too large"));
+        Ok(Self {
+            policy: webhooks::DeliveryPolicy {
+                backoff: runtime::backoff::Policy::new(base, max),
+                max_attempts: small("WEBHOOK_MAX_ATTEMPTS", positive("WEBHOOK_MAX_ATTEMPTS", 8)?)?,
+                disable_after: small("WEBHOOK_DISABLE_AFTER", env_parse("WEBHOOK_DISABLE_AFTER", 50)?)?,
+            },
+            timeout: Duration::from_millis(positive("WEBHOOK_TIMEOUT_MS", 10_000)?),
+            concurrency: small("WEBHOOK_CONCURRENCY", concurrency)?,
+            per_endpoint: small("WEBHOOK_PER_ENDPOINT", per_endpoint)?,
+            poll: Duration::from_millis(positive("WEBHOOK_POLL_MS", 500)?),
+        })
+    }
 }
 
 /// Where emails go.
@@ -115,6 +175,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             retry: RetryPolicy::default(),
             concurrency: 4,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -162,6 +223,7 @@ impl Settings {
             },
             retry,
             concurrency: positive("WORKER_CONCURRENCY", 4)? as usize,
+            webhooks: WebhookSettings::from_env()?,
         })
     }
 }

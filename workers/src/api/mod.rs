@@ -35,6 +35,8 @@ pub struct AppState {
     pub effects: Effects,
     /// The never-twice ledger.
     pub ledger: Ledger,
+    /// Webhook deliveries, for their gauges.
+    pub webhooks: webhooks::Webhooks,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -77,7 +79,11 @@ pub struct ApiDoc;
 
 /// The whole service router, hardened: API, health and docs.
 pub fn router(state: AppState, readiness: Arc<Readiness>, http: &HttpSettings) -> Router {
-    let metrics = vec![consumers::collector(&state), dead_letters::collector(&state)];
+    let metrics = vec![
+        consumers::collector(&state),
+        dead_letters::collector(&state),
+        crate::webhook::collector(state.webhooks.clone()),
+    ];
     let api = Router::new()
         .route("/api/v1/dead-letters", get(dead_letters::list))
         .route(

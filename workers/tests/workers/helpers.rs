@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use workers::mail::Mailer;
 use workers::registry::{Declaration, EFFECTS};
-use workers::{Application, MailSettings, RetryPolicy, Settings};
+use workers::{Application, MailSettings, RetryPolicy, Settings, WebhookSettings};
 
 /// How long waits may take before a test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -62,6 +62,17 @@ pub fn test_settings(db: &TestDb, nats: &TestNats, smtp: &SmtpServer) -> Setting
             base: Duration::from_millis(5),
             max: Duration::from_millis(40),
             max_attempts: 5,
+        },
+        webhooks: WebhookSettings {
+            policy: webhooks::DeliveryPolicy {
+                backoff: runtime::backoff::Policy::new(Duration::from_millis(10), Duration::from_millis(50)),
+                max_attempts: 3,
+                disable_after: 0,
+            },
+            timeout: Duration::from_secs(2),
+            concurrency: 8,
+            per_endpoint: 2,
+            poll: Duration::from_millis(50),
         },
         ..Settings::default()
     }

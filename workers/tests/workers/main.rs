@@ -10,3 +10,4 @@ mod order_retries;
 mod registry;
 mod retries;
 mod shutdown;
+mod webhook_deliveries;

@@ -1,0 +1,13 @@
+//! Webhooks for subscribers without NATS: admins register endpoints on the command API,
+//! the workers POST every matching event to each, signed ([`signing`]), and keep every
+//! delivery and attempt ([`store`]) for admins to list, retry and replay.
+
+pub mod input;
+pub mod signing;
+pub mod store;
+
+pub use input::{NewWebhook, WebhookPatch};
+pub use store::{
+    Attempt, AttemptResult, Claimed, Delivery, DeliveryDetail, DeliveryPolicy, DeliveryStatus, Guarded,
+    RecordOutcome, Recorded, Webhook, WebhookWithSecret, Webhooks,
+};
