@@ -104,6 +104,7 @@ impl Application {
             pool: pool.clone(),
             login_limit: AccountLimit::failed_logins(limiter.clone(), settings.login_failure_limit),
             reset_limit: AccountLimit::password_resets(limiter, settings.password_reset_limit),
+            webhooks: webhooks::Webhooks::new(pool.clone()),
             trust_forwarded_for: settings.trust_forwarded_for,
         };
         let readiness = readiness(&pool, &nats, &redis);

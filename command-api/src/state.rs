@@ -30,6 +30,8 @@ pub struct AppState {
     pub login_limit: AccountLimit,
     /// Password resets per account and per address.
     pub reset_limit: AccountLimit,
+    /// Webhook endpoints and their deliveries.
+    pub webhooks: webhooks::Webhooks,
     /// Whether the client address comes from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
 }

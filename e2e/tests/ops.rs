@@ -102,9 +102,10 @@ async fn an_operator_sees_the_state_discards_one_dead_letter_and_retries_the_res
     let (ok, retried) = ops(&stack, &["dead-letters", "retry", "--all"]);
     assert!(ok, "{retried}");
     assert_eq!(
-        (retried["retried"].clone(), retried["resolved"].clone()),
+        (retried["processed"].clone(), retried["resolved"].clone()),
         (json!(2), json!(2))
     );
+    assert_eq!(retried["status"], "done");
     let (_, left) = ops(&stack, &["dead-letters", "list"]);
     assert_eq!(left, json!([]));
 
@@ -126,8 +127,9 @@ async fn an_operator_sees_the_state_discards_one_dead_letter_and_retries_the_res
         [
             ("dead_letter.retry", "resolved"),
             ("dead_letter.retry", "resolved"),
+            ("dead_letter.retry_all", "started"),
             ("dead_letter.discard", "discarded")
         ]
     );
-    assert_eq!(audit[2]["reason"], "test account");
+    assert_eq!(audit[3]["reason"], "test account");
 }

@@ -4,9 +4,10 @@
 //!
 //! * `ops status`: every projection (backlog, rows, lag in seconds) and every workers
 //!   consumer (backlog), and the dead letters waiting;
-//! * `ops dead-letters list | show <id> | retry <id> | retry --all [--effect E] |
-//!   discard <id> --reason R`: a retry of many runs one at a time behind a progress bar
-//!   with its rate and ETA, so ten thousand go through in chunks of one;
+//! * `ops dead-letters list | show <id> | retry <id> | retry --all [--effect E]
+//!   [--error TEXT] [--older-than 2h] [--newer-than 7d] [--reason R] | discard <id> --reason R`:
+//!   a retry of many is a run on the workers (in the background, chunk by chunk, so ten
+//!   thousand go through), followed behind a progress bar with its rate and ETA;
 //! * `ops audit`: who retried or discarded what, when, why, and how it ended;
 //! * `--json` on any command prints the machine-readable answer instead of tables.
 //!
@@ -117,6 +118,18 @@ enum DeadLetters {
         /// With --all: only this side effect.
         #[arg(long, requires = "all")]
         effect: Option<String>,
+        /// With --all: only those whose last error contains this text (any case).
+        #[arg(long, requires = "all")]
+        error: Option<String>,
+        /// With --all: only those at least this old (`15m`, `2h`, `7d`).
+        #[arg(long, requires = "all")]
+        older_than: Option<String>,
+        /// With --all: only those at most this old.
+        #[arg(long, requires = "all")]
+        newer_than: Option<String>,
+        /// With --all: why (recorded with who retried them).
+        #[arg(long, requires = "all")]
+        reason: Option<String>,
     },
     /// Gives up on one: it is never run again.
     Discard {
@@ -343,7 +356,19 @@ async fn dead_letters(api: &Api, command: DeadLetters, json_output: bool) -> any
             let retried = api.send(api.http.post(url)).await?;
             report(json_output, &retried["data"], "retried: now")?;
         }
-        DeadLetters::Retry { id: None, effect, .. } => retry_all(api, effect.as_deref(), json_output).await?,
+        DeadLetters::Retry {
+            id: None,
+            effect,
+            error,
+            older_than,
+            newer_than,
+            reason,
+            ..
+        } => {
+            let filter = json!({"effect": effect, "error": error, "olderThan": older_than,
+                                "newerThan": newer_than, "reason": reason});
+            retry_all(api, filter, json_output).await?
+        }
         DeadLetters::Discard { id, reason } => {
             let url = api.workers(&format!("/api/v1/dead-letters/{id}"));
             api.send(api.http.delete(url).query(&[("reason", reason.as_str())]))
@@ -393,70 +418,77 @@ async fn list(api: &Api, status: &str, effect: Option<&str>, limit: u32) -> anyh
     Ok(items)
 }
 
-/// Retries every dead letter (of `effect`), one at a time, behind a progress bar. The ids
-/// are listed first: a retried one leaves the `dead` list, which would shift its pages.
-async fn retry_all(api: &Api, effect: Option<&str>, json_output: bool) -> anyhow::Result<()> {
-    // Newest first by page: letters arriving meanwhile shift the pages, so an id may come
-    // twice; each is retried once.
-    let mut ids: Vec<String> = list(api, "dead", effect, u32::MAX)
-        .await?
-        .iter()
-        .filter_map(|item| item["id"].as_str().map(str::to_owned))
+/// Starts a bulk retry on the workers of every dead letter `filter` takes and follows it
+/// behind a progress bar (rate and ETA) until it ends; fails when some failed again.
+async fn retry_all(api: &Api, filter: Value, json_output: bool) -> anyhow::Result<()> {
+    let body: serde_json::Map<String, Value> = filter
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
-    let mut seen = std::collections::HashSet::new();
-    ids.retain(|id| seen.insert(id.clone()));
+    let started = api
+        .send(
+            api.http
+                .post(api.workers("/api/v1/dead-letters/retries"))
+                .json(&body),
+        )
+        .await?;
+    let id = started["data"]["id"]
+        .as_str()
+        .context("the run has no id")?
+        .to_owned();
+    let total = started["data"]["total"].as_u64().unwrap_or(0);
     let bar = if json_output {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(ids.len() as u64)
+        ProgressBar::new(total)
     };
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} dead letters, {per_sec}, ETA {eta} {msg}")
             .expect("a valid template"),
     );
-    let (mut resolved, mut settled, mut failed) = (0, 0, Vec::new());
-    for id in &ids {
-        let url = api.workers(&format!("/api/v1/dead-letters/{id}/retry"));
-        let sent = api.http.post(url).bearer_auth(&api.token).send().await;
-        match sent {
-            Ok(response) if response.status().is_success() => resolved += 1,
-            // Resolved or discarded by someone else meanwhile: nothing left to do.
-            Ok(response) if response.status() == reqwest::StatusCode::CONFLICT => settled += 1,
-            other => {
-                let error = answer(other)
-                    .await
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default();
-                failed.push(json!({"id": id, "error": error}));
-            }
+    let run = loop {
+        let answer = api
+            .get(api.workers(&format!("/api/v1/dead-letters/retries/{id}")))
+            .await?;
+        let run = answer["data"].clone();
+        bar.set_position(run["processed"].as_u64().unwrap_or(0));
+        bar.set_message(format!("({} failed)", run["failed"].as_u64().unwrap_or(0)));
+        if run["status"] != "running" {
+            break run;
         }
-        bar.set_message(format!("({} failed)", failed.len()));
-        bar.inc(1);
-    }
-    bar.finish();
-    if json_output {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"retried": ids.len(), "resolved": resolved, "failed": failed})
-            )?
-        );
-    } else {
-        println!(
-            "{resolved} of {} resolved ({settled} settled meanwhile by others)",
-            ids.len()
-        );
-        for failure in &failed {
-            println!(
-                "  {} failed again: {}",
-                failure["id"].as_str().unwrap_or("?"),
-                failure["error"]
+        if run["stalled"] == true {
+            bail!(
+                "bulk retry {id} stalled (its workers process stopped); start another to retry what is still dead"
             );
         }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    bar.finish();
+    let failed = run["failed"].as_u64().unwrap_or(0);
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        println!(
+            "{} of {} resolved, {failed} failed again{}",
+            run["resolved"],
+            run["total"],
+            run["lastError"]
+                .as_str()
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default()
+        );
     }
-    if !failed.is_empty() {
-        bail!("{} dead letters failed again", failed.len());
+    if run["status"] == "failed" {
+        bail!(
+            "bulk retry {id} stopped: {}",
+            run["lastError"].as_str().unwrap_or("unknown error")
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} dead letters failed again");
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! JSON logs, connections to Postgres (created and migrated), NATS and Redis, and a
 //! shutdown signal.
 
+pub mod audit;
 pub mod backoff;
 pub mod changes;
 pub mod config;

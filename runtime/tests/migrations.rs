@@ -50,6 +50,7 @@ async fn what_can_be_built_again_is_reversible_and_the_facts_are_forward_only() 
         "password reset tokens",
         "operator actions",
         "webhooks",
+        "dead letter retries",
     ] {
         assert!(
             kind(true).iter().any(|d| d == reversible),
@@ -74,7 +75,7 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
         .expect("revert");
     assert_eq!(
         versions(&reverted),
-        [20261203000001, 20261202000003, 20261202000002]
+        [20261203000002, 20261203000001, 20261202000003, 20261202000002]
     );
     assert!(!exists(&mut conn, "password_reset_tokens").await);
     assert!(!exists(&mut conn, "operator_actions").await);
@@ -103,7 +104,13 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
         .collect();
     assert_eq!(
         pending,
-        [20261202000001, 20261202000002, 20261202000003, 20261203000001]
+        [
+            20261202000001,
+            20261202000002,
+            20261202000003,
+            20261203000001,
+            20261203000002
+        ]
     );
 
     migrations::migrate(&mut conn).await.expect("migrate again");
@@ -117,7 +124,7 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
     assert_eq!(kept, 1, "the record came back");
     assert!(notify_triggers(&mut conn).await > 0);
     assert_eq!(
-        migrations::revert(&mut conn, 20261203000001)
+        migrations::revert(&mut conn, 20261203000002)
             .await
             .expect("revert")
             .len(),

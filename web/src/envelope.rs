@@ -51,6 +51,30 @@ impl PagePage {
     }
 }
 
+/// The largest `perPage` of the operator lists ([`PagePage::requested`]).
+pub const MAX_PER_PAGE: u32 = 100;
+/// `perPage` when none is asked for.
+pub const DEFAULT_PER_PAGE: u32 = 20;
+
+impl PagePage {
+    /// The page a list was asked for: `page` (from 1, default 1) and `perPage` (1 to
+    /// 100, default 20), or 400 naming the one out of range.
+    pub fn requested(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), crate::ApiError> {
+        let page = page.unwrap_or(1);
+        if page == 0 {
+            return Err(crate::ApiError::invalid_field("page", "must be at least 1"));
+        }
+        let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(crate::ApiError::invalid_field(
+                "perPage",
+                "must be between 1 and 100",
+            ));
+        }
+        Ok((page, per_page))
+    }
+}
+
 /// Pagination metadata in cursor mode.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -8,6 +8,7 @@ use crate::input::{NewWebhook, WebhookPatch};
 use crate::signing;
 use chrono::{DateTime, Utc};
 use eventstore::EventEnvelope;
+use runtime::audit;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres};
 use std::time::Duration;
@@ -249,8 +250,10 @@ impl Webhooks {
     }
 
     /// Registers an endpoint with a new secret; it receives events appended from now on.
+    /// Recorded in `operator_actions` as done by `created_by`, like every change here.
     pub async fn create(&self, new: &NewWebhook, created_by: Uuid) -> Result<WebhookWithSecret, sqlx::Error> {
         let secret = signing::new_secret();
+        let mut tx = self.pool.begin().await?;
         let webhook = sqlx::query_as::<_, Webhook>(&format!(
             "INSERT INTO webhooks (id, url, event_types, description, secret, start_position, created_by)
              VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(max(position), 0) FROM events), $6)
@@ -262,8 +265,18 @@ impl Webhooks {
         .bind(&new.description)
         .bind(&secret)
         .bind(created_by)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        audit::record(
+            &mut *tx,
+            created_by,
+            "webhook.create",
+            webhook.id,
+            None,
+            "registered",
+        )
+        .await?;
+        tx.commit().await?;
         Ok(WebhookWithSecret { webhook, secret })
     }
 
@@ -298,6 +311,7 @@ impl Webhooks {
         id: Uuid,
         patch: &WebhookPatch,
         expected: Option<i64>,
+        actor: Uuid,
     ) -> Result<Guarded<Webhook>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let Some(current) = lock(&mut tx, id).await? else {
@@ -330,12 +344,23 @@ impl Webhooks {
         .bind(patch.enabled)
         .fetch_one(&mut *tx)
         .await?;
+        let outcome = match patch.enabled {
+            Some(true) => "changed; enabled",
+            Some(false) => "changed; disabled",
+            None => "changed",
+        };
+        audit::record(&mut *tx, actor, "webhook.update", id, None, outcome).await?;
         tx.commit().await?;
         Ok(Guarded::Done(webhook))
     }
 
     /// Deletes an endpoint with its deliveries, if it is at `expected` (when given).
-    pub async fn delete(&self, id: Uuid, expected: Option<i64>) -> Result<Guarded<()>, sqlx::Error> {
+    pub async fn delete(
+        &self,
+        id: Uuid,
+        expected: Option<i64>,
+        actor: Uuid,
+    ) -> Result<Guarded<()>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let Some(current) = lock(&mut tx, id).await? else {
             return Ok(Guarded::NotFound);
@@ -347,22 +372,32 @@ impl Webhooks {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        audit::record(&mut *tx, actor, "webhook.delete", id, None, "deleted").await?;
         tx.commit().await?;
         Ok(Guarded::Done(()))
     }
 
     /// Gives an endpoint a new secret, shown in the answer only; deliveries from now on
     /// are signed with it.
-    pub async fn rotate_secret(&self, id: Uuid) -> Result<Option<WebhookWithSecret>, sqlx::Error> {
+    pub async fn rotate_secret(
+        &self,
+        id: Uuid,
+        actor: Uuid,
+    ) -> Result<Option<WebhookWithSecret>, sqlx::Error> {
         let secret = signing::new_secret();
+        let mut tx = self.pool.begin().await?;
         let webhook = sqlx::query_as::<_, Webhook>(&format!(
             "UPDATE webhooks SET secret = $2, version = version + 1, updated_at = now()
              WHERE id = $1 RETURNING {WEBHOOK_COLUMNS}"
         ))
         .bind(id)
         .bind(&secret)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if webhook.is_some() {
+            audit::record(&mut *tx, actor, "webhook.rotate_secret", id, None, "rotated").await?;
+        }
+        tx.commit().await?;
         Ok(webhook.map(|webhook| WebhookWithSecret { webhook, secret }))
     }
 
@@ -425,16 +460,34 @@ impl Webhooks {
 
     /// Makes one delivery due now with a fresh round of attempts (a dead one, or a
     /// delivered one to send again).
-    pub async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
-        sqlx::query_as::<_, Delivery>(&format!(
+    pub async fn retry_delivery(
+        &self,
+        webhook_id: Uuid,
+        id: Uuid,
+        actor: Uuid,
+    ) -> Result<Option<Delivery>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let delivery = sqlx::query_as::<_, Delivery>(&format!(
             "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(),
                  delivered_at = NULL, updated_at = now()
              WHERE id = $1 AND webhook_id = $2 RETURNING {DELIVERY_COLUMNS}"
         ))
         .bind(id)
         .bind(webhook_id)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(&mut *tx)
+        .await?;
+        if delivery.is_some() {
+            audit::record(&mut *tx, actor, "webhook.retry_delivery", id, None, "due now").await?;
+        }
+        tx.commit().await?;
+        Ok(delivery)
+    }
+
+    /// The position of the last event stored (0 when there is none).
+    pub async fn last_position(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COALESCE(max(position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await
     }
 
     /// Queues every stored event of the endpoint's types from position `from` up to
@@ -451,9 +504,7 @@ impl Webhooks {
         let Some(webhook) = self.find(webhook_id).await? else {
             return Ok(None);
         };
-        let last: i64 = sqlx::query_scalar("SELECT COALESCE(max(position), 0) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
+        let last = self.last_position().await?;
         let end = to.map_or(last, |to| to.min(last));
         let mut queued = 0;
         let mut start = from.max(1);

@@ -108,34 +108,123 @@ pub struct DeadLetterSummary {
 pub(crate) const COLUMNS: &str =
     "id, event_id, effect, subject, event, error, attempts, status, created_at, updated_at";
 
+/// Which dead letters a list or a bulk retry takes: every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    /// Only this status.
+    pub status: Option<DeadLetterStatus>,
+    /// Only this side effect (e.g. `welcome_email`).
+    pub effect: Option<String>,
+    /// Only those whose last error contains this text (any case).
+    pub error: Option<String>,
+    /// Only those that became dead letters at least this many seconds ago.
+    pub older_than_seconds: Option<u64>,
+    /// Only those that became dead letters at most this many seconds ago.
+    pub newer_than_seconds: Option<u64>,
+}
+
+/// The `WHERE` clause of a [`Filter`], its parameters `$1`..`$5` bound by [`bind`].
+const FILTER: &str = "($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR effect = $2)
+     AND ($3::text IS NULL OR error ILIKE '%' || $3 || '%' ESCAPE '\\')
+     AND ($4::float8 IS NULL OR created_at <= now() - make_interval(secs => $4))
+     AND ($5::float8 IS NULL OR created_at >= now() - make_interval(secs => $5))";
+
+/// `text` as a literal part of an `ILIKE` pattern.
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn bind<'q, O>(
+    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    filter: &'q Filter,
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(filter.status.map(DeadLetterStatus::as_str))
+        .bind(filter.effect.as_deref())
+        .bind(filter.error.as_deref().map(like_escaped))
+        .bind(filter.older_than_seconds.map(|s| s as f64))
+        .bind(filter.newer_than_seconds.map(|s| s as f64))
+}
+
 /// One page of dead letters, newest first, and how many match in all.
 pub async fn list(
     pool: &PgPool,
-    status: Option<DeadLetterStatus>,
-    effect: Option<&str>,
+    filter: &Filter,
     page: u32,
     per_page: u32,
 ) -> Result<(Vec<DeadLetterSummary>, i64), sqlx::Error> {
-    let status = status.map(DeadLetterStatus::as_str);
-    let filter = "($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR effect = $2)";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM dead_letters WHERE {filter}"))
-        .bind(status)
-        .bind(effect)
-        .fetch_one(pool)
-        .await?;
+    let (total,): (i64,) = bind(
+        sqlx::query_as(&format!("SELECT count(*) FROM dead_letters WHERE {FILTER}")),
+        filter,
+    )
+    .fetch_one(pool)
+    .await?;
     let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
-    let items = sqlx::query_as::<_, DeadLetterSummary>(&format!(
-        "SELECT id, event_id, effect, subject, error, attempts, status, created_at, updated_at
-         FROM dead_letters WHERE {filter}
-         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-    ))
-    .bind(status)
-    .bind(effect)
+    let items = bind(
+        sqlx::query_as::<_, DeadLetterSummary>(&format!(
+            "SELECT id, event_id, effect, subject, error, attempts, status, created_at, updated_at
+             FROM dead_letters WHERE {FILTER}
+             ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"
+        )),
+        filter,
+    )
     .bind(i64::from(per_page))
     .bind(offset)
     .fetch_all(pool)
     .await?;
     Ok((items, total))
+}
+
+/// The next `limit` ids that `filter` takes and that became dead letters no later than
+/// `until`, oldest first, after `(created_at, id)` = `after`: a keyset walk that neither
+/// skips nor repeats however the set changes meanwhile.
+pub async fn next_matching(
+    pool: &PgPool,
+    filter: &Filter,
+    until: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<(DateTime<Utc>, Uuid)>, sqlx::Error> {
+    bind(
+        sqlx::query_as(&format!(
+            "SELECT created_at, id FROM dead_letters WHERE {FILTER} AND created_at <= $6
+               AND ($7::timestamptz IS NULL OR (created_at, id) > ($7, $8))
+             ORDER BY created_at, id LIMIT $9"
+        )),
+        filter,
+    )
+    .bind(until)
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many dead letters `filter` takes that became dead letters no later than `until`.
+pub async fn count_matching(
+    pool: &PgPool,
+    filter: &Filter,
+    until: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    let (total,): (i64,) = bind(
+        sqlx::query_as(&format!(
+            "SELECT count(*) FROM dead_letters WHERE {FILTER} AND created_at <= $6"
+        )),
+        filter,
+    )
+    .bind(until)
+    .fetch_one(pool)
+    .await?;
+    Ok(total)
 }
 
 /// One dead letter.

@@ -22,7 +22,7 @@
 pub mod amounts;
 pub mod api;
 pub mod app;
-pub mod audit;
+pub mod bulk_retry;
 pub mod consumer;
 pub mod dead_letters;
 pub mod delivery;

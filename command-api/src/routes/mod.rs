@@ -10,6 +10,7 @@ mod reviews;
 mod shop_dto;
 mod shop_errors;
 mod users;
+mod webhooks;
 
 use crate::state::AppState;
 use axum::Router;
@@ -54,6 +55,13 @@ pub fn api_routes(state: AppState, limits: Limits) -> (Router, utoipa::openapi::
         .routes(routes!(orders::cancel))
         .routes(routes!(reviews::write))
         .routes(routes!(reviews::edit, reviews::delete))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::delivery))
+        .routes(routes!(webhooks::retry))
+        .routes(routes!(webhooks::replay))
         .with_state(state);
     let (router, mut document) = router.split_for_parts();
     let router = router
@@ -89,13 +97,14 @@ async fn consistency_token(
 /// The OpenAPI document of the command API (its paths come from [`api_routes`]).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "command-api", description = "Writes: registration, sessions, users, products, orders and reviews. Every write appends events."),
+    info(title = "command-api", description = "Writes: registration, sessions, users, products, orders and reviews (every write appends events); webhook endpoints for subscribers without NATS."),
     components(schemas(dto::RegisterRequest, dto::LoginRequest, dto::RefreshRequest, dto::UpdateUserRequest, dto::ReplaceUserRequest, dto::CreateUserRequest,
                        dto::RoleRequest, dto::PasswordRequest, dto::UserResponse, dto::TokenResponse,
                        shop_dto::CreateProductRequest, shop_dto::UpdateProductRequest, shop_dto::RestockRequest,
                        shop_dto::OrderItem, shop_dto::PlaceOrderRequest, shop_dto::ProductResponse,
                        shop_dto::OrderResponse, reviews::WriteReviewRequest, reviews::EditReviewRequest,
-                       reviews::ReviewResponse, web::FieldError)),
+                       reviews::ReviewResponse, webhooks::CreateWebhookRequest, webhooks::UpdateWebhookRequest,
+                       webhooks::ReplayRequest, webhooks::ReplayAccepted, web::FieldError)),
     modifiers(&BearerAuth, &ErrorResponses),
 )]
 pub struct ApiDoc;

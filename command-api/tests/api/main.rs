@@ -14,3 +14,4 @@ mod reviews;
 mod sessions;
 mod shapes;
 mod users;
+mod webhooks;

@@ -1,36 +1,19 @@
 //! `/api/v1/dead-letters`: list, show, retry and discard dead letters.
 
 use super::AppState;
-use crate::audit::{self, OperatorAction};
-use crate::dead_letters::{self as store, DeadLetter, DeadLetterStatus, DeadLetterSummary, Discarded};
+use crate::dead_letters::{
+    self as store, DeadLetter, DeadLetterStatus, DeadLetterSummary, Discarded, Filter,
+};
 use crate::operator::{self, RetryError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use runtime::audit::{self, OperatorAction};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 use web::Admin;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, Envelope, ErrorEnvelope, PagePage, PagedEnvelope};
-
-/// Largest page.
-const MAX_PER_PAGE: u32 = 100;
-/// Page size when none is asked for.
-const DEFAULT_PER_PAGE: u32 = 20;
-
-/// `page` (from 1, default 1) and `perPage` (1 to 100, default 20) of a list, or 400
-/// naming the one out of range.
-fn paging(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), ApiError> {
-    let page = page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::invalid_field("page", "must be at least 1"));
-    }
-    let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid_field("perPage", "must be between 1 and 100"));
-    }
-    Ok((page, per_page))
-}
 
 /// The longest discard reason.
 const MAX_REASON: usize = 500;
@@ -66,6 +49,65 @@ pub struct ListQuery {
     status: Option<DeadLetterStatus>,
     /// Only dead letters of this side effect (e.g. `welcome_email`).
     effect: Option<String>,
+    /// Only dead letters whose last error contains this text (any case), at most 200
+    /// characters.
+    error: Option<String>,
+    /// Only dead letters at least this old (since they became dead letters): a duration
+    /// such as `90s`, `15m`, `2h` or `7d`.
+    older_than: Option<String>,
+    /// Only dead letters at most this old, e.g. `1h`.
+    newer_than: Option<String>,
+}
+
+/// The longest `error` filter.
+const MAX_ERROR_FILTER: usize = 200;
+/// The longest age a filter takes: ten years.
+const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10 * 366 * 24 * 3600);
+
+/// An age of a filter (`90s`, `15m`, `2h`, `7d`, `1h 30m`) in seconds, or 400 naming
+/// `field`.
+pub(super) fn age(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(raw.trim()) {
+        Ok(age) if age <= MAX_AGE => Ok(Some(age.as_secs())),
+        Ok(_) => Err(ApiError::invalid_field(field, "must be at most ten years")),
+        Err(_) => Err(ApiError::invalid_field(
+            field,
+            "must be a duration such as 90s, 15m, 2h or 7d",
+        )),
+    }
+}
+
+/// The filter of a list or a bulk retry, checked.
+pub(super) fn filter(
+    status: Option<DeadLetterStatus>,
+    effect: Option<String>,
+    error: Option<String>,
+    older_than: Option<&str>,
+    newer_than: Option<&str>,
+) -> Result<Filter, ApiError> {
+    let error = error.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    if error
+        .as_ref()
+        .is_some_and(|e| e.chars().count() > MAX_ERROR_FILTER)
+    {
+        return Err(ApiError::invalid_field("error", "must be at most 200 characters"));
+    }
+    if error.as_ref().is_some_and(|e| e.contains('\0')) {
+        return Err(ApiError::invalid_field("error", "must not contain NUL"));
+    }
+    if effect.as_ref().is_some_and(|e| e.contains('\0')) {
+        return Err(ApiError::invalid_field("effect", "must not contain NUL"));
+    }
+    Ok(Filter {
+        status,
+        effect,
+        error,
+        older_than_seconds: age("olderThan", older_than)?,
+        newer_than_seconds: age("newerThan", newer_than)?,
+    })
 }
 
 /// Lists dead letters, newest first.
@@ -86,8 +128,15 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<ApiResponse, ApiError> {
-    let (page, per_page) = paging(query.page, query.per_page)?;
-    let (items, total) = store::list(&state.pool, query.status, query.effect.as_deref(), page, per_page)
+    let (page, per_page) = PagePage::requested(query.page, query.per_page)?;
+    let filter = filter(
+        query.status,
+        query.effect,
+        query.error,
+        query.older_than.as_deref(),
+        query.newer_than.as_deref(),
+    )?;
+    let (items, total) = store::list(&state.pool, &filter, page, per_page)
         .await
         .map_err(ApiError::internal)?;
     Ok(ApiResponse::ok(items).pagination(PagePage::new(page, per_page, total)))
@@ -234,7 +283,7 @@ pub(super) async fn actions(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ActionsQuery>,
 ) -> Result<ApiResponse, ApiError> {
-    let (page, per_page) = paging(query.page, query.per_page)?;
+    let (page, per_page) = PagePage::requested(query.page, query.per_page)?;
     let (items, total) = audit::list(&state.pool, page, per_page)
         .await
         .map_err(ApiError::internal)?;

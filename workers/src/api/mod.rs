@@ -2,6 +2,7 @@
 
 mod consumers;
 mod dead_letters;
+mod retries;
 
 pub use consumers::ConsumerState;
 
@@ -39,6 +40,13 @@ pub struct AppState {
     pub webhooks: webhooks::Webhooks,
 }
 
+impl AppState {
+    /// Bulk retries of dead letters.
+    pub fn retrier(&self) -> crate::bulk_retry::Retrier {
+        crate::bulk_retry::Retrier::new(self.pool.clone(), self.ledger.clone(), self.effects.clone())
+    }
+}
+
 impl FromRef<AppState> for Arc<TokenVerifier> {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()
@@ -66,9 +74,13 @@ impl FromRef<AppState> for Authority {
         dead_letters::retry,
         dead_letters::discard,
         dead_letters::actions,
+        retries::start,
+        retries::list,
+        retries::show,
         consumers::list
     ),
-    components(schemas(DeadLetter, DeadLetterSummary, DeadLetterStatus, ConsumerState, crate::audit::OperatorAction, web::PagePage)),
+    components(schemas(DeadLetter, DeadLetterSummary, DeadLetterStatus, ConsumerState, runtime::audit::OperatorAction, web::PagePage,
+                       crate::bulk_retry::RetryRun, crate::dead_letters::Filter, retries::StartRetries)),
     modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "dead-letters", description = "Side effects that failed on every attempt"),
@@ -91,6 +103,11 @@ pub fn router(state: AppState, readiness: Arc<Readiness>, http: &HttpSettings) -
             get(dead_letters::show).delete(dead_letters::discard),
         )
         .route("/api/v1/dead-letters/{id}/retry", post(dead_letters::retry))
+        .route(
+            "/api/v1/dead-letters/retries",
+            post(retries::start).get(retries::list),
+        )
+        .route("/api/v1/dead-letters/retries/{id}", get(retries::show))
         .route("/api/v1/consumers", get(consumers::list))
         .route("/api/v1/operator-actions", get(dead_letters::actions))
         .with_state(state);

@@ -1,5 +1,6 @@
 //! Integration tests of the workers service against real Postgres, NATS and SMTP.
 
+mod bulk_retries;
 mod delivery;
 mod file_mailer;
 mod helpers;

@@ -169,6 +169,29 @@ fn header<'a>(received: &'a Received, name: &str) -> &'a str {
         .expect("ascii header")
 }
 
+/// What `webhooks/examples/verify.py` (the receiver's check the README shows) says of a
+/// delivery.
+fn python_verify(secret: &str, signature: &str, body: &[u8]) -> String {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../webhooks/examples/verify.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .env("WEBHOOK_SECRET", secret)
+        .env("WEBHOOK_SIGNATURE", signature)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body)
+        .expect("body written");
+    let output = child.wait_with_output().expect("python3 ends");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_matching_event_is_posted_signed_and_its_delivery_listed_with_status_and_timing() {
     let app = TestApp::spawn().await;
@@ -197,6 +220,9 @@ async fn a_matching_event_is_posted_signed_and_its_delivery_listed_with_status_a
         signing::verify("whsec_another", signature, &request.body, now, 300),
         Err(signing::VerifyError::Mismatch)
     );
+    // The README's Python snippet agrees.
+    assert_eq!(python_verify(&users.secret, signature, &request.body), "valid");
+    assert_eq!(python_verify(&orders.secret, signature, &request.body), "invalid");
     let body: EventEnvelope = serde_json::from_slice(&request.body).expect("the body is the event envelope");
     assert_eq!(body.id, event.id);
     assert_eq!(body.data, event.data);
@@ -265,7 +291,7 @@ async fn an_endpoint_answering_500_is_retried_then_dead_and_an_operator_retry_de
 
     receiver.answer("failing", 204, Duration::ZERO);
     let retried = store
-        .retry_delivery(failing.webhook.id, dead.id)
+        .retry_delivery(failing.webhook.id, dead.id, Uuid::now_v7())
         .await
         .expect("the database")
         .expect("found");
@@ -379,7 +405,7 @@ async fn an_endpoint_that_keeps_failing_is_disabled_with_the_reason_and_resumes_
         ..Default::default()
     };
     let webhooks::Guarded::Done(enabled) = store
-        .update(flaky.webhook.id, &patch, Some(disabled.version))
+        .update(flaky.webhook.id, &patch, Some(disabled.version), Uuid::now_v7())
         .await
         .expect("update")
     else {

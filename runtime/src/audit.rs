@@ -1,5 +1,8 @@
-//! The record of operator actions (`operator_actions`): every retry and discard of a dead
-//! letter, by whom, when, why and with what outcome, listed at `GET /api/v1/operator-actions`.
+//! The record of operator actions (`operator_actions`): what administrators did to the
+//! running system (a dead letter retried or discarded on the workers; a webhook endpoint
+//! registered, changed, deleted or given a new secret, a delivery retried, a replay on the
+//! command API), by whom, when, why and with what outcome, listed by the workers at
+//! `GET /api/v1/operator-actions`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -14,9 +17,11 @@ pub struct OperatorAction {
     pub id: Uuid,
     /// The administrator who did it.
     pub actor_id: Uuid,
-    /// `dead_letter.retry` or `dead_letter.discard`.
+    /// What was done: `dead_letter.retry`, `dead_letter.discard`, `webhook.create`,
+    /// `webhook.update`, `webhook.delete`, `webhook.rotate_secret`, `webhook.retry_delivery`
+    /// or `webhook.replay`.
     pub action: String,
-    /// What it was done to (a dead letter id).
+    /// What it was done to (a dead letter, webhook or delivery id).
     pub target: String,
     /// Why, as the operator said.
     pub reason: Option<String>,
