@@ -75,6 +75,7 @@ pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> an
         argon2_max_concurrency,
         database_max_connections: 20,
         outbox_relay: true,
+        console: Default::default(),
     };
     let app = command_api::Application::build(settings)
         .await

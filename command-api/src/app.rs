@@ -119,6 +119,7 @@ impl Application {
                 &settings.infra.stream,
                 &settings.infra.nats_url,
             )))
+            .merge(crate::console::routes(&settings.console))
             .merge(docs_routes(document));
         let router = harden(router, &settings.http);
 

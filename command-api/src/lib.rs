@@ -7,6 +7,7 @@ mod app;
 pub mod asyncapi;
 mod bootstrap;
 pub mod commands;
+pub mod console;
 mod idempotency;
 mod routes;
 pub mod sessions;
@@ -16,4 +17,4 @@ mod state;
 
 pub use app::Application;
 pub use routes::{ApiDoc, TokenResponse, UserResponse};
-pub use settings::{AdminAccount, Settings};
+pub use settings::{AdminAccount, ConsoleSettings, Settings};

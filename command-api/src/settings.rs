@@ -63,6 +63,38 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// `OUTBOX_RELAY_ENABLED` (true): run the outbox relay in this process.
     pub outbox_relay: bool,
+    /// Where the operator console's calls to the workers and the projector go.
+    pub console: ConsoleSettings,
+}
+
+/// Where the operator console (`/console`) finds the other services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// `CONSOLE_WORKERS_URL` (`http://localhost:8082`): the workers (dead letters,
+    /// consumers, operator actions).
+    pub workers_url: String,
+    /// `CONSOLE_PROJECTOR_URL` (`http://localhost:8083`): the projector (projections).
+    pub projector_url: String,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            workers_url: "http://localhost:8082".into(),
+            projector_url: "http://localhost:8083".into(),
+        }
+    }
+}
+
+fn base_url(name: &str, default: &str) -> Result<String, ConfigError> {
+    let raw = env_or(name, default);
+    match url::Url::parse(&raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(raw.trim_end_matches('/').to_owned()),
+        _ => Err(ConfigError {
+            name: name.into(),
+            reason: "must be an http or https URL".into(),
+        }),
+    }
 }
 
 /// `LOGIN_FAILURE_LIMIT` when unset.
@@ -104,6 +136,10 @@ impl Settings {
             argon2_max_concurrency: env_parse("ARGON2_MAX_CONCURRENCY", cpus)?,
             database_max_connections: env_parse("DATABASE_MAX_CONNECTIONS", 20u32)?,
             outbox_relay: env_parse("OUTBOX_RELAY_ENABLED", true)?,
+            console: ConsoleSettings {
+                workers_url: base_url("CONSOLE_WORKERS_URL", "http://localhost:8082")?,
+                projector_url: base_url("CONSOLE_PROJECTOR_URL", "http://localhost:8083")?,
+            },
         })
     }
 }

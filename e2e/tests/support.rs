@@ -25,6 +25,7 @@ pub struct Stack {
     pub projector: String,
     children: Vec<(String, Child)>,
     log_dir: PathBuf,
+    common: Vec<(&'static str, String)>,
 }
 
 fn binary(name: &str) -> PathBuf {
@@ -120,6 +121,7 @@ impl Stack {
             projector,
             children,
             log_dir,
+            common,
         };
         let client = reqwest::Client::new();
         for base in [&stack.command, &stack.query, &stack.workers, &stack.projector] {
@@ -131,6 +133,46 @@ impl Stack {
             .await;
         }
         stack
+    }
+
+    /// Starts one more command API beside the stack's (sharing its database, stream and
+    /// Redis), with `extra` environment on top, and returns its base URL once it is ready.
+    pub async fn spawn_command_api(&mut self, label: &str, extra: &[(&'static str, String)]) -> String {
+        let path = self.log_dir.join(format!("{label}.log"));
+        let log = std::fs::File::create(&path).expect("log file");
+        let mut child = Command::new(binary("command-api"))
+            .envs(self.common.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+        let what = format!("{label} to listen (log in {})", path.display());
+        let address = eventually(Duration::from_secs(60), &what, || {
+            let exited = child.try_wait().ok().flatten();
+            let address = bound_address(&std::fs::read_to_string(&path).unwrap_or_default());
+            async move {
+                if let Some(status) = exited {
+                    panic!("{label} exited with {status} before listening");
+                }
+                address
+            }
+        })
+        .await;
+        self.children.push((label.to_owned(), child));
+        let base = format!("http://{address}");
+        let client = reqwest::Client::new();
+        eventually(
+            Duration::from_secs(60),
+            &format!("{base}/health/ready"),
+            || async {
+                let response = client.get(format!("{base}/health/ready")).send().await.ok()?;
+                response.status().is_success().then_some(())
+            },
+        )
+        .await;
+        base
     }
 
     /// The log of one service, for assertions on logging.

@@ -47,7 +47,7 @@ impl FromRef<HttpState> for Authority {
 }
 
 /// Progress of one projection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectionStatus {
     /// Projection name, e.g. `users`.
@@ -62,6 +62,15 @@ pub struct ProjectionStatus {
     pub num_redelivered: Option<u64>,
     /// Rows of its read model table (tombstones included).
     pub rows: i64,
+    /// Its checkpoint: the stream sequence up to which every event is applied and
+    /// acknowledged (`null` while JetStream does not answer).
+    pub checkpoint: Option<u64>,
+    /// How old its view of the world is: the age of the newest event applied while
+    /// events wait, 0 when caught up (`null` while JetStream does not answer).
+    pub lag_seconds: Option<f64>,
+    /// `running` (caught up), `catching up` (events wait), or `unknown` (JetStream does
+    /// not answer).
+    pub state: String,
 }
 
 /// The OpenAPI document of the projector (served at `/openapi.json`, Swagger UI at `/docs`).
@@ -148,6 +157,16 @@ async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResp
             num_ack_pending: info.as_ref().map(|i| i.num_ack_pending as u64),
             num_redelivered: info.as_ref().map(|i| i.num_redelivered as u64),
             rows,
+            checkpoint: info.as_ref().map(|i| i.ack_floor.stream_sequence),
+            lag_seconds: info
+                .as_ref()
+                .map(|i| crate::progress::lag_seconds(projection.name(), i)),
+            state: match &info {
+                None => "unknown",
+                Some(i) if i.num_pending + i.num_ack_pending as u64 > 0 => "catching up",
+                Some(_) => "running",
+            }
+            .to_owned(),
         })
         .collect();
     Ok(ApiResponse::ok(statuses))

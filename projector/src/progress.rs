@@ -36,7 +36,15 @@ pub fn applied(projection: &'static str, applied: u64, occurred_at: Option<DateT
 fn record(projection: &'static str, info: &jetstream::consumer::Info) {
     runtime::consumers::record_consumer(info);
     let waiting = info.num_pending + info.num_ack_pending as u64;
-    let seconds = if waiting == 0 {
+    metrics::gauge!("projection_lag_events", "projection" => projection).set(waiting as f64);
+    metrics::gauge!("projection_lag_seconds", "projection" => projection).set(lag_seconds(projection, info));
+}
+
+/// How old the projection's view of the world is, in seconds (see the module's note);
+/// 0 when nothing waits.
+pub fn lag_seconds(projection: &str, info: &jetstream::consumer::Info) -> f64 {
+    let waiting = info.num_pending + info.num_ack_pending as u64;
+    if waiting == 0 {
         0.0
     } else {
         let newest = newest()
@@ -52,9 +60,7 @@ fn record(projection: &'static str, info: &jetstream::consumer::Info) {
         since.map_or(0.0, |since| {
             (Utc::now().timestamp_micros() as f64 / 1e6 - since).max(0.0)
         })
-    };
-    metrics::gauge!("projection_lag_events", "projection" => projection).set(waiting as f64);
-    metrics::gauge!("projection_lag_seconds", "projection" => projection).set(seconds);
+    }
 }
 
 /// Reads every projection's consumer at scrape time into the lag and consumer gauges.

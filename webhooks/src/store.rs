@@ -547,26 +547,34 @@ impl Webhooks {
         .map(|done| done.rows_affected())
     }
 
-    /// Claims up to `limit` due deliveries of enabled endpoints for one attempt each,
-    /// at most `per_endpoint` of any one endpoint and none of `busy` (endpoints this
-    /// process has enough attempts in flight for), so one slow endpoint cannot take
-    /// every slot. A claim lasts `lease`: a worker that dies mid-attempt leaves the
-    /// delivery to be claimed again then.
+    /// Claims up to `limit` due deliveries of enabled endpoints for one attempt each, so
+    /// that no endpoint has more than `per_endpoint` in flight in this process counting
+    /// the attempts `in_flight` names (endpoint, attempts running now): one slow endpoint
+    /// cannot take every slot. A claim lasts `lease`: a worker that dies mid-attempt
+    /// leaves the delivery to be claimed again then.
     pub async fn claim(
         &self,
         limit: u32,
         per_endpoint: u32,
-        busy: &[Uuid],
+        in_flight: &[(Uuid, u32)],
         lease: Duration,
     ) -> Result<Vec<Claimed>, sqlx::Error> {
+        let (ids, counts): (Vec<Uuid>, Vec<i64>) = in_flight
+            .iter()
+            .map(|(id, count)| (*id, i64::from(*count)))
+            .unzip();
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "WITH picked AS (
-                 SELECT d.id FROM webhooks w CROSS JOIN LATERAL (
+            "WITH open AS (
+                 SELECT w.id, $2 - COALESCE(f.running, 0) AS room
+                 FROM webhooks w LEFT JOIN unnest($3::uuid[], $5::bigint[]) AS f(id, running) ON f.id = w.id
+                 WHERE w.enabled
+             ), picked AS (
+                 SELECT d.id FROM open w CROSS JOIN LATERAL (
                      SELECT id FROM webhook_deliveries
                      WHERE webhook_id = w.id AND status = 'pending' AND next_attempt_at <= now()
-                     ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED
+                     ORDER BY next_attempt_at LIMIT w.room FOR UPDATE SKIP LOCKED
                  ) d
-                 WHERE w.enabled AND NOT (w.id = ANY($3))
+                 WHERE w.room > 0
                  LIMIT $1
              ), claimed AS (
                  UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
@@ -581,8 +589,9 @@ impl Webhooks {
         )
         .bind(i64::from(limit))
         .bind(i64::from(per_endpoint))
-        .bind(busy)
+        .bind(&ids)
         .bind(lease.as_secs_f64())
+        .bind(&counts)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(ClaimedRow::into_claimed).collect())

@@ -148,14 +148,10 @@ impl Dispatcher {
             let free = capacity.saturating_sub(tasks.len());
             let mut claimed_any = false;
             if free > 0 {
-                let busy: Vec<Uuid> = in_flight
-                    .iter()
-                    .filter(|(_, count)| **count >= this.settings.per_endpoint)
-                    .map(|(id, _)| *id)
-                    .collect();
+                let running: Vec<(Uuid, u32)> = in_flight.iter().map(|(id, count)| (*id, *count)).collect();
                 match this
                     .webhooks
-                    .claim(free as u32, this.settings.per_endpoint, &busy, this.lease())
+                    .claim(free as u32, this.settings.per_endpoint, &running, this.lease())
                     .await
                 {
                     Ok(claimed) => {

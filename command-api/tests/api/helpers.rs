@@ -46,6 +46,7 @@ pub fn settings(db: &TestDb, nats: &TestNats, redis: &TestRedis) -> Settings {
         argon2_max_concurrency: 2,
         database_max_connections: 20,
         outbox_relay: true,
+        console: Default::default(),
     }
 }
 

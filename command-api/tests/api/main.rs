@@ -2,6 +2,7 @@
 
 mod accounts;
 mod authority;
+mod console;
 mod hardening;
 mod helpers;
 mod orders;
