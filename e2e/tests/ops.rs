@@ -22,9 +22,9 @@ fn ops_binary() -> PathBuf {
     path
 }
 
-/// Runs `ops --json <args>`; its exit status and parsed output.
-fn ops(stack: &Stack, args: &[&str]) -> (bool, Value) {
-    let output = std::process::Command::new(ops_binary())
+/// Runs `ops --json <args>` against the stack; what it printed and how it exited.
+fn run_ops(stack: &Stack, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(ops_binary())
         .arg("--json")
         .args(args)
         .env("OPS_COMMAND_URL", &stack.command)
@@ -33,7 +33,12 @@ fn ops(stack: &Stack, args: &[&str]) -> (bool, Value) {
         .env("ADMIN_EMAIL", ADMIN_EMAIL)
         .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
-        .expect("ops runs");
+        .expect("ops runs")
+}
+
+/// Runs `ops --json <args>`; its exit status and parsed output.
+fn ops(stack: &Stack, args: &[&str]) -> (bool, Value) {
+    let output = run_ops(stack, args);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
         panic!(
@@ -69,6 +74,36 @@ async fn an_operator_sees_the_state_discards_one_dead_letter_and_retries_the_res
         .iter()
         .map(|d| d["id"].as_str().expect("id").to_owned())
         .collect();
+
+    let (ok, filtered) = ops(
+        &stack,
+        &[
+            "dead-letters",
+            "list",
+            "--error",
+            "no-such-error",
+            "--newer-than",
+            "1h",
+        ],
+    );
+    assert!(ok, "{filtered}");
+    assert_eq!(filtered, json!([]));
+    let (ok, recent) = ops(
+        &stack,
+        &["dead-letters", "list", "--newer-than", "1h", "--error", "smtp"],
+    );
+    assert!(ok, "{recent}");
+    assert_eq!(recent.as_array().map(Vec::len), Some(3), "{recent}");
+    let (ok, old) = ops(&stack, &["dead-letters", "list", "--older-than", "1h"]);
+    assert!(ok, "{old}");
+    assert_eq!(old, json!([]));
+    let refused = run_ops(&stack, &["dead-letters", "list", "--older-than", "soon"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a bad age is refused: {stderr}");
+    assert!(
+        stderr.contains("olderThan"),
+        "the error names the filter: {stderr}"
+    );
 
     let (ok, status) = ops(&stack, &["status"]);
     assert!(ok, "{status}");

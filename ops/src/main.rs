@@ -98,6 +98,15 @@ enum DeadLetters {
         /// Only this side effect (e.g. `welcome_email`).
         #[arg(long)]
         effect: Option<String>,
+        /// Only those whose last error contains this text (any case).
+        #[arg(long)]
+        error: Option<String>,
+        /// Only those at least this old (`15m`, `2h`, `7d`).
+        #[arg(long)]
+        older_than: Option<String>,
+        /// Only those at most this old.
+        #[arg(long)]
+        newer_than: Option<String>,
         /// How many at most.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -329,9 +338,22 @@ async fn dead_letters(api: &Api, command: DeadLetters, json_output: bool) -> any
         DeadLetters::List {
             status,
             effect,
+            error,
+            older_than,
+            newer_than,
             limit,
         } => {
-            let items = list(api, &status, effect.as_deref(), limit).await?;
+            let filters = [
+                ("effect", effect),
+                ("error", error),
+                ("olderThan", older_than),
+                ("newerThan", newer_than),
+            ];
+            let filters: Vec<(&str, String)> = filters
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|value| (name, value)))
+                .collect();
+            let items = list(api, &status, &filters, limit).await?;
             if json_output {
                 println!("{}", serde_json::to_string_pretty(&items)?);
             } else {
@@ -393,7 +415,7 @@ fn report(json_output: bool, item: &Value, what: &str) -> anyhow::Result<()> {
 }
 
 /// Up to `limit` dead letters with `status` (and `effect`), newest first, a page at a time.
-async fn list(api: &Api, status: &str, effect: Option<&str>, limit: u32) -> anyhow::Result<Vec<Value>> {
+async fn list(api: &Api, status: &str, filters: &[(&str, String)], limit: u32) -> anyhow::Result<Vec<Value>> {
     let mut items = Vec::new();
     let mut page = 1;
     while items.len() < limit as usize {
@@ -402,9 +424,7 @@ async fn list(api: &Api, status: &str, effect: Option<&str>, limit: u32) -> anyh
             ("perPage", "100".to_owned()),
             ("page", page.to_string()),
         ];
-        if let Some(effect) = effect {
-            query.push(("effect", effect.to_owned()));
-        }
+        query.extend(filters.iter().cloned());
         let url = reqwest::Url::parse_with_params(&api.workers("/api/v1/dead-letters"), &query)?;
         let answer = api.get(url.into()).await?;
         let data = answer["data"].as_array().cloned().unwrap_or_default();
