@@ -5,6 +5,7 @@
 use crate::Settings;
 use crate::consumer::Batching;
 use crate::documents::Documents;
+use crate::generations::Generations;
 use crate::heal::{self, RedisDebt};
 use crate::http::{self, HttpState};
 use crate::registry::{Live, PROJECTIONS, Services};
@@ -88,6 +89,13 @@ impl Projector {
             jetstream,
             stream_name: self.settings.infra.stream.name.clone(),
             verifier: Arc::new(TokenVerifier::new(self.pool.clone(), &self.settings.jwt_issuer)),
+            generations: Generations::new(
+                self.pool.clone(),
+                self.redis.clone(),
+                documents.clone(),
+                top.clone(),
+                self.settings.rebuild,
+            ),
         };
         let router = http::router(state, self.nats.clone(), self.redis.clone(), &self.settings.http);
         tracing::info!(

@@ -53,6 +53,16 @@ pub struct Delivered<'a, R> {
     pub projected: &'a Projected<R>,
 }
 
+/// The Redis key space the documents of a batch go to: that of the generation its
+/// transaction wrote (one transaction per batch).
+pub fn keyspace_of<R>(batch: &[Delivered<'_, R>]) -> i64 {
+    batch
+        .first()
+        .map_or(readmodels::cache::Keyspace::FIRST, |delivered| {
+            delivered.projected.keyspace
+        })
+}
+
 /// A projection as the live consumer runs it: its read model, its durable consumer, and
 /// what it refreshes in Redis after each commit. Registered once, in [`crate::registry`].
 pub trait LiveProjection: Send + Sync + 'static {

@@ -64,6 +64,15 @@ impl Documents {
         }
     }
 
+    /// The same documents in Redis key space `space` (see `readmodels::cache::Keyspace`).
+    pub fn at(&self, space: i64) -> Self {
+        Self {
+            users: self.users.at(space),
+            products: self.products.at(space),
+            orders: self.orders.at(space),
+        }
+    }
+
     /// The key prefix (shared with the best-seller set).
     pub fn prefix(&self) -> &str {
         self.users.prefix()
@@ -88,6 +97,26 @@ impl Documents {
             users: refill(pool, &self.users, conn).await?,
             products: refill(pool, &self.products, conn).await?,
             orders: refill(pool, &self.orders, conn).await?,
+        })
+    }
+
+    /// After a swap of generations: the documents of the `users` and `orders` whose rows
+    /// changed under the swap's lock, and of every product (units sold and review
+    /// statistics move with orders and reviews); how many of each kind.
+    pub async fn rewrite_after_swap<C>(
+        &self,
+        pool: &PgPool,
+        conn: &C,
+        users: &[Uuid],
+        orders: &[Uuid],
+    ) -> Result<Counts, RebuildError>
+    where
+        C: ConnectionLike + Clone + Send + Sync,
+    {
+        Ok(Counts {
+            users: rewrite(pool, &self.users, conn, users).await?,
+            products: refill(pool, &self.products, conn).await?,
+            orders: rewrite(pool, &self.orders, conn, orders).await?,
         })
     }
 

@@ -39,6 +39,9 @@ pub enum RebuildError {
     /// Replaying the store failed.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    /// The new generation's counts did not add up (nothing was swapped).
+    #[error("{0}")]
+    Check(String),
     /// Redis failed; Postgres may already be rebuilt: run the rebuild again.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),

@@ -128,7 +128,14 @@ pub async fn heal(
             Ok(None) => {}
             Err(error) => tracing::warn!(error = %error, "re-seeding the best sellers failed; will retry"),
         }
-        documents.pay(debt, pool, &conn).await;
+        if debt.is_empty() {
+            continue;
+        }
+        // Owed documents go to the live generation's key space, as Postgres has them now.
+        match crate::store::live_keyspace(pool).await {
+            Ok(keyspace) => documents.at(keyspace).pay(debt, pool, &conn).await,
+            Err(error) => tracing::warn!(error = %error, "live generation not read; documents stay owed"),
+        }
     }
 }
 

@@ -5,20 +5,26 @@
 //! (see [`crate::registry`]) its consumer's backlog from JetStream and the rows of its main table.
 //! Health probes and the OpenAPI document stay public.
 
+use crate::generations::{Generation, GenerationError, Generations, Kind, RebuildRun};
 use crate::registry::{self, PROJECTIONS};
 use async_nats::jetstream;
 use auth::{Authority, TokenVerifier};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{FromRef, State};
-use axum::routing::get;
+use axum::http::{StatusCode, header};
+use axum::routing::{delete, get, post};
 use runtime::RedisHandle;
+use serde::Deserialize;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::sync::Arc;
 use utoipa::OpenApi;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 use web::{
-    Admin, ApiError, ApiResponse, BearerAuth, Envelope, ErrorEnvelope, ErrorResponses, HttpSettings,
-    Readiness,
+    Admin, ApiError, ApiPath, ApiQuery, ApiResponse, BearerAuth, Envelope, ErrorEnvelope, ErrorResponses,
+    HttpSettings, PagePage, PagedEnvelope, Readiness,
 };
 
 /// What the endpoints read.
@@ -32,6 +38,8 @@ pub struct HttpState {
     pub stream_name: String,
     /// Access-token verifier (public keys from Postgres; the projector cannot mint tokens).
     pub verifier: Arc<TokenVerifier>,
+    /// Rebuilds without downtime.
+    pub generations: Generations,
 }
 
 impl FromRef<HttpState> for Arc<TokenVerifier> {
@@ -47,7 +55,7 @@ impl FromRef<HttpState> for Authority {
 }
 
 /// Progress of one projection.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectionStatus {
     /// Projection name, e.g. `users`.
@@ -68,9 +76,13 @@ pub struct ProjectionStatus {
     /// How old its view of the world is: the age of the newest event applied while
     /// events wait, 0 when caught up (`null` while JetStream does not answer).
     pub lag_seconds: Option<f64>,
-    /// `running` (caught up), `catching up` (events wait), or `unknown` (JetStream does
+    /// `running` (caught up), `catching up` (events wait), `rebuilding` (a new
+    /// generation is being built beside it; see `rebuild`), or `unknown` (JetStream does
     /// not answer).
     pub state: String,
+    /// The rebuild going on (the same for every projection: they are rebuilt together),
+    /// with its phase, progress and ETA.
+    pub rebuild: Option<RebuildRun>,
 }
 
 /// The OpenAPI document of the projector (served at `/openapi.json`, Swagger UI at `/docs`).
@@ -81,7 +93,15 @@ pub struct ProjectionStatus {
         description = "Progress of the read-model projections. \
                        Every /api endpoint needs an administrator's bearer token."
     ),
-    paths(projections),
+    paths(
+        projections,
+        start_rebuild,
+        list_rebuilds,
+        show_rebuild,
+        list_generations,
+        activate_generation,
+        drop_generation
+    ),
     modifiers(&BearerAuth, &ErrorResponses),
     tags((name = "projections", description = "The projector's durable consumers and read models"))
 )]
@@ -101,6 +121,20 @@ pub fn router(
     let metrics = crate::progress::collector(state.jetstream.clone(), state.stream_name.clone());
     let api = Router::new()
         .route("/api/v1/projections", get(projections))
+        .route(
+            "/api/v1/projections/rebuilds",
+            get(list_rebuilds).post(start_rebuild),
+        )
+        .route("/api/v1/projections/rebuilds/{id}", get(show_rebuild))
+        .route("/api/v1/projections/generations", get(list_generations))
+        .route(
+            "/api/v1/projections/generations/{generation}",
+            delete(drop_generation),
+        )
+        .route(
+            "/api/v1/projections/generations/{generation}/activate",
+            post(activate_generation),
+        )
         .with_state(state);
     let router = web::health_routes(Arc::new(readiness))
         .merge(web::metrics_routes(vec![
@@ -128,6 +162,7 @@ async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResp
     let rows = registry::count_rows(&state.pool)
         .await
         .map_err(ApiError::internal)?;
+    let rebuild = state.generations.running().await.map_err(ApiError::internal)?;
     let stream = state
         .jetstream
         .get_stream_no_info(&state.stream_name)
@@ -161,7 +196,9 @@ async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResp
             lag_seconds: info
                 .as_ref()
                 .map(|i| crate::progress::lag_seconds(projection.name(), i)),
+            rebuild: rebuild.clone(),
             state: match &info {
+                _ if rebuild.is_some() => "rebuilding",
                 None => "unknown",
                 Some(i) if i.num_pending + i.num_ack_pending as u64 > 0 => "catching up",
                 Some(_) => "running",
@@ -170,4 +207,240 @@ async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResp
         })
         .collect();
     Ok(ApiResponse::ok(statuses))
+}
+
+/// The longest reason.
+const MAX_REASON: usize = 500;
+
+/// Why a rebuild, an activation or a drop is done, for the record of operator actions.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Because {
+    /// Why, at most 500 characters.
+    pub reason: Option<String>,
+}
+
+impl Because {
+    fn checked(&self) -> Result<Option<&str>, ApiError> {
+        let reason = self.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > MAX_REASON || r.contains('\0')) {
+            return Err(ApiError::invalid_field(
+                "reason",
+                "must be at most 500 characters, without NUL",
+            ));
+        }
+        Ok(reason)
+    }
+}
+
+/// Paging of the rebuilds.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// Page number, from 1 (default 1).
+    page: Option<u32>,
+    /// Items per page, 1 to 100 (default 20).
+    per_page: Option<u32>,
+}
+
+/// A generation's number in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GenerationPath {
+    /// The generation.
+    generation: i64,
+}
+
+fn generation_error(error: GenerationError) -> ApiError {
+    match error {
+        GenerationError::Running(id) => ApiError::conflict(format!(
+            "rebuild {id} is running; one runs at a time (follow it at /api/v1/projections/rebuilds/{id})"
+        )),
+        GenerationError::NotFound(_) => ApiError::not_found("generation"),
+        error @ (GenerationError::NotRetired { .. } | GenerationError::Outdated(_)) => {
+            ApiError::conflict(error.to_string())
+        }
+        GenerationError::Database(error) => ApiError::internal(error),
+    }
+}
+
+/// The body of a start: none at all, or [`Because`] as JSON.
+fn because(body: &[u8]) -> Result<Because, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Because::default());
+    }
+    serde_json::from_slice(body).map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))
+}
+
+fn started(run: RebuildRun) -> ApiResponse {
+    let location = format!("/api/v1/projections/rebuilds/{}", run.id);
+    ApiResponse::with_status(StatusCode::ACCEPTED, run).header(header::LOCATION, &location)
+}
+
+/// Rebuilds every projection without downtime: a new generation of the read models is
+/// built from the event store beside the live one (which keeps answering), caught up,
+/// checked and swapped in; the one it replaces is kept for a rollback. Follow it at its
+/// `Location`.
+#[utoipa::path(
+    post, path = "/api/v1/projections/rebuilds", tag = "projections", request_body = Because,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Started; phase, progress and ETA at `Location`", body = Envelope<RebuildRun>),
+        (status = 400, description = "Invalid reason", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 409, description = "A rebuild is running", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
+    )
+)]
+async fn start_rebuild(
+    Admin(actor): Admin,
+    State(state): State<HttpState>,
+    body: Bytes,
+) -> Result<ApiResponse, ApiError> {
+    let body = because(&body)?;
+    let run = state
+        .generations
+        .start(Kind::Rebuild, actor.id, body.checked()?)
+        .await
+        .map_err(generation_error)?;
+    Ok(started(run))
+}
+
+/// The rebuilds and activations, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/projections/rebuilds", tag = "projections", params(RunsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Runs with their progress", body = PagedEnvelope<RebuildRun>),
+        (status = 400, description = "Invalid paging", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
+    )
+)]
+async fn list_rebuilds(
+    _: Admin,
+    State(state): State<HttpState>,
+    ApiQuery(query): ApiQuery<RunsQuery>,
+) -> Result<ApiResponse, ApiError> {
+    let (page, per_page) = PagePage::requested(query.page, query.per_page)?;
+    let (items, total) = state
+        .generations
+        .list(page, per_page)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(ApiResponse::ok(items).pagination(PagePage::new(page, per_page, total)))
+}
+
+/// One rebuild: phase, events replayed of total, rate, ETA, and the checks made before
+/// the swap.
+#[utoipa::path(
+    get, path = "/api/v1/projections/rebuilds/{id}", tag = "projections",
+    params(("id" = Uuid, Path, description = "Run id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The run", body = Envelope<RebuildRun>),
+        (status = 400, description = "Malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 404, description = "No such run", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
+    )
+)]
+async fn show_rebuild(
+    _: Admin,
+    State(state): State<HttpState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiResponse, ApiError> {
+    state
+        .generations
+        .find(id)
+        .await
+        .map_err(ApiError::internal)?
+        .map(ApiResponse::ok)
+        .ok_or_else(|| ApiError::not_found("rebuild"))
+}
+
+/// Every generation of the read models, newest first: the live one, those kept for a
+/// rollback (`retired`), and those dropped or failed.
+#[utoipa::path(
+    get, path = "/api/v1/projections/generations", tag = "projections",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The generations", body = Envelope<Vec<Generation>>),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
+    )
+)]
+async fn list_generations(_: Admin, State(state): State<HttpState>) -> Result<ApiResponse, ApiError> {
+    let generations = state
+        .generations
+        .generations()
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(ApiResponse::ok(generations))
+}
+
+/// Rolls back: makes a retired generation live again, caught up from the event store
+/// first, the same way a rebuild is swapped in. Follow it at its `Location`.
+#[utoipa::path(
+    post, path = "/api/v1/projections/generations/{generation}/activate", tag = "projections",
+    params(GenerationPath), request_body = Because,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Started; progress at `Location`", body = Envelope<RebuildRun>),
+        (status = 400, description = "Malformed generation or reason", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 404, description = "No such generation", body = ErrorEnvelope),
+        (status = 409, description = "Not retired, changed by a migration since, or a rebuild is running", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
+    )
+)]
+async fn activate_generation(
+    Admin(actor): Admin,
+    State(state): State<HttpState>,
+    ApiPath(path): ApiPath<GenerationPath>,
+    body: Bytes,
+) -> Result<ApiResponse, ApiError> {
+    let body = because(&body)?;
+    let run = state
+        .generations
+        .start(Kind::Activate(path.generation), actor.id, body.checked()?)
+        .await
+        .map_err(generation_error)?;
+    Ok(started(run))
+}
+
+/// Drops a retired generation: its tables and Redis documents are removed, and it can
+/// no longer be activated.
+#[utoipa::path(
+    delete, path = "/api/v1/projections/generations/{generation}", tag = "projections",
+    params(GenerationPath, ("reason" = Option<String>, Query, description = "Why, at most 500 characters")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Dropped", body = Envelope<Generation>),
+        (status = 400, description = "Malformed generation or reason", body = ErrorEnvelope),
+        (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 403, description = "Not an administrator", body = ErrorEnvelope),
+        (status = 404, description = "No such generation", body = ErrorEnvelope),
+        (status = 409, description = "Not retired, or being activated", body = ErrorEnvelope),
+        (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
+    )
+)]
+async fn drop_generation(
+    Admin(actor): Admin,
+    State(state): State<HttpState>,
+    ApiPath(path): ApiPath<GenerationPath>,
+    ApiQuery(because): ApiQuery<Because>,
+) -> Result<ApiResponse, ApiError> {
+    let dropped = state
+        .generations
+        .drop_generation(path.generation, actor.id, because.checked()?)
+        .await
+        .map_err(generation_error)?;
+    Ok(ApiResponse::ok(dropped))
 }

@@ -3,7 +3,8 @@
 //!
 //! * [`Settings`]: typed settings from the environment;
 //! * [`Projector`]: the HTTP endpoints and the live projections, run until cancelled;
-//! * [`rebuild`]: replaces every projection with a replay of the event store;
+//! * [`rebuild`]: replaces every projection with a replay of the event store (offline);
+//! * [`generations`]: rebuilds without downtime, beside the live read models, swapped in;
 //! * [`registry`]: the one list of projections everything else derives from;
 //! * [`model`]: exactly-once, in-order projection of any one-row-per-stream read model,
 //!   a batch of deliveries per transaction;
@@ -15,6 +16,7 @@ mod app;
 mod consumer;
 pub mod documents;
 mod error;
+pub mod generations;
 pub mod heal;
 pub mod http;
 pub mod model;

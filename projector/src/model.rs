@@ -119,6 +119,9 @@ pub struct Projected<R> {
     pub row: Option<R>,
     /// Whether the transaction of this delivery created the row.
     pub created: bool,
+    /// The Redis key space of the generation whose tables the transaction wrote: where
+    /// the row's document goes.
+    pub keyspace: i64,
 }
 
 /// What became of one delivery: projected, or why not now.

@@ -29,7 +29,8 @@ use crate::{RebuildError, orders, products, store};
 use eventstore::EventEnvelope;
 use redis::aio::ConnectionLike;
 use sqlx::{Connection, PgConnection, PgPool};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -94,6 +95,8 @@ pub async fn rebuild<C>(
 where
     C: ConnectionLike + Clone + Send + Sync,
 {
+    // The documents of the live generation (see `crate::generations`).
+    let documents = &documents.at(store::live_keyspace(pool).await?);
     // A connection of its own holds the lock for the whole replay; closing it (also by a
     // crash) releases the lock.
     let mut lock = pool.acquire().await?.detach();
@@ -159,8 +162,13 @@ where
         .execute(&mut conn)
         .await?;
     let mut events = 0;
+    let progress = AtomicU64::new(0);
     for projection in PROJECTIONS {
-        events += projection.replay(&mut conn, limits).await?;
+        let from = Resume::Empty;
+        events += projection
+            .replay(&mut conn, limits, from, &progress)
+            .await?
+            .events;
     }
     for projection in PROJECTIONS {
         projection.after_replay(&mut conn).await?;
@@ -194,23 +202,55 @@ where
     })
 }
 
-/// Replays every event of `M`'s stream type into its truncated tables; returns how many.
+/// Where a replay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// From the first event, into empty tables.
+    Empty,
+    /// After this event-store position, over tables that hold rows already (their rows
+    /// are loaded as their streams come up; events they reflect are skipped).
+    After(i64),
+}
+
+/// What a replay read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Events read from the store.
+    pub events: u64,
+    /// Events that changed a row (the others were already reflected).
+    pub applied: u64,
+    /// Position of the last event read (the start when none was).
+    pub position: i64,
+    /// The streams whose rows changed, when resumed over rows (a replay from the
+    /// first event changes every row and does not list them).
+    pub touched: Vec<Uuid>,
+}
+
+/// Replays the events of `M`'s stream type from `from` into its tables, adding each
+/// batch's events to `progress` as it goes.
 pub(crate) async fn replay_model<M: ReadModel>(
     conn: &mut PgConnection,
     limits: RebuildLimits,
-) -> Result<u64, RebuildError> {
+    from: Resume,
+    progress: &AtomicU64,
+) -> Result<Replayed, RebuildError> {
     let batch_size = limits.batch_size.max(1);
     let mut states = States::<M>::default();
-    let mut position = 0;
-    let mut events = 0;
+    let mut replayed = Replayed::default();
+    if let Resume::After(position) = from {
+        states.flushed = true;
+        states.touched = Some(HashSet::new());
+        replayed.position = position;
+    }
     loop {
-        let batch = store::load_events_after(conn, M::STREAM_TYPE, position, batch_size).await?;
+        let batch = store::load_events_after(conn, M::STREAM_TYPE, replayed.position, batch_size).await?;
         let Some(last) = batch.last() else {
             break;
         };
-        position = last.position;
-        states.apply(conn, &batch).await?;
-        events += batch.len() as u64;
+        replayed.position = last.position;
+        replayed.applied += states.apply(conn, &batch).await?;
+        replayed.events += batch.len() as u64;
+        progress.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if states.rows.len() >= limits.users_in_memory {
             states.flush(conn, batch_size).await?;
         }
@@ -219,7 +259,41 @@ pub(crate) async fn replay_model<M: ReadModel>(
         }
     }
     states.flush(conn, batch_size).await?;
-    Ok(events)
+    replayed.touched = states
+        .touched
+        .take()
+        .map(|ids| ids.into_iter().collect())
+        .unwrap_or_default();
+    Ok(replayed)
+}
+
+/// Brings the rows of `ids` (streams of `M`) up to the newest events in the store, over
+/// tables that hold rows already; how many events changed a row.
+pub(crate) async fn catch_up_streams<M: ReadModel>(
+    conn: &mut PgConnection,
+    limits: RebuildLimits,
+    ids: &[Uuid],
+) -> Result<u64, RebuildError> {
+    let mut applied = 0;
+    for chunk in ids.chunks(usize::try_from(limits.batch_size.max(1)).unwrap_or(1)) {
+        let mut states = States::<M> {
+            rows: M::load_rows(conn, chunk)
+                .await?
+                .into_iter()
+                .map(|row| (M::id(&row), Some(row)))
+                .collect(),
+            flushed: true,
+            touched: None,
+        };
+        let mut events = Vec::new();
+        for id in chunk {
+            let version = states.rows.get(id).and_then(Option::as_ref).map_or(0, M::version);
+            events.extend(store::load_stream_range(conn, *id, version, i64::MAX).await?);
+        }
+        applied += states.apply(conn, &events).await?;
+        states.flush(conn, limits.batch_size.max(1)).await?;
+    }
+    Ok(applied)
 }
 
 /// The rows being rebuilt, in memory.
@@ -227,6 +301,8 @@ struct States<M: ReadModel> {
     rows: HashMap<Uuid, Option<M::Row>>,
     /// Whether anything was flushed: until then the truncated table has no row to load.
     flushed: bool,
+    /// The streams whose rows changed, when asked for.
+    touched: Option<HashSet<Uuid>>,
 }
 
 impl<M: ReadModel> Default for States<M> {
@@ -234,13 +310,19 @@ impl<M: ReadModel> Default for States<M> {
         Self {
             rows: HashMap::new(),
             flushed: false,
+            touched: None,
         }
     }
 }
 
 impl<M: ReadModel> States<M> {
-    /// Applies a batch of events in position order over the rows they touch.
-    async fn apply(&mut self, conn: &mut PgConnection, events: &[EventEnvelope]) -> Result<(), RebuildError> {
+    /// Applies a batch of events in position order over the rows they touch; how many
+    /// changed a row (those already reflected are skipped).
+    async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<u64, RebuildError> {
         if self.flushed {
             let mut unknown: Vec<Uuid> = events
                 .iter()
@@ -253,11 +335,16 @@ impl<M: ReadModel> States<M> {
                 self.rows.insert(M::id(&row), Some(row));
             }
         }
+        let mut applied = 0;
         for event in events {
             let state = self.rows.entry(event.stream_id).or_default();
             let version = state.as_ref().map_or(0, M::version);
             if event.stream_version <= version {
                 continue;
+            }
+            applied += 1;
+            if let Some(touched) = self.touched.as_mut() {
+                touched.insert(event.stream_id);
             }
             if event.stream_version > version + 1 {
                 // Earlier events of this stream committed after the scan passed them.
@@ -268,7 +355,7 @@ impl<M: ReadModel> States<M> {
             }
             *state = M::evolve(state.take(), event);
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// Writes every row held, `chunk` rows per transaction, and forgets them.

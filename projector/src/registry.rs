@@ -9,6 +9,7 @@ use crate::heal::RedisDebt;
 use crate::model::ReadModel;
 use crate::orders::OrdersProjection;
 use crate::products::ProductsProjection;
+use crate::rebuild::{Replayed, Resume};
 use crate::reviews::ReviewsProjection;
 use crate::top::TopSellers;
 use crate::users::UsersProjection;
@@ -20,7 +21,9 @@ use runtime::RedisHandle;
 use sqlx::{PgConnection, PgPool};
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// Every projection, in the order the status endpoint lists them.
 pub const PROJECTIONS: &[&dyn Projection] = &[
@@ -69,11 +72,21 @@ pub trait Projection: Sync {
     fn tables(&self) -> &'static [&'static str];
     /// Runs its live consumer until `shutdown`.
     fn run<'a>(&'a self, live: &'a Live, shutdown: CancellationToken) -> BoxFuture<'a, ()>;
-    /// Replays every event of its stream type into its truncated tables; how many.
+    /// Replays the events of its stream type from `from` into its tables, counting them
+    /// in `progress`.
     fn replay<'a>(
         &'a self,
         conn: &'a mut PgConnection,
         limits: RebuildLimits,
+        from: Resume,
+        progress: &'a AtomicU64,
+    ) -> BoxFuture<'a, Result<Replayed, RebuildError>>;
+    /// Brings the rows of `ids` (its streams) up to the store; events that changed a row.
+    fn catch_up<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        limits: RebuildLimits,
+        ids: &'a [Uuid],
     ) -> BoxFuture<'a, Result<u64, RebuildError>>;
     /// Recomputes what it derives in other projections' rows, after every replay.
     fn after_replay<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), sqlx::Error>>;
@@ -121,8 +134,19 @@ impl<P: LiveProjection> Projection for Declared<P> {
         &'a self,
         conn: &'a mut PgConnection,
         limits: RebuildLimits,
+        from: Resume,
+        progress: &'a AtomicU64,
+    ) -> BoxFuture<'a, Result<Replayed, RebuildError>> {
+        Box::pin(rebuild::replay_model::<P::Model>(conn, limits, from, progress))
+    }
+
+    fn catch_up<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        limits: RebuildLimits,
+        ids: &'a [Uuid],
     ) -> BoxFuture<'a, Result<u64, RebuildError>> {
-        Box::pin(rebuild::replay_model::<P::Model>(conn, limits))
+        Box::pin(rebuild::catch_up_streams::<P::Model>(conn, limits, ids))
     }
 
     fn after_replay<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), sqlx::Error>> {

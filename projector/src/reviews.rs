@@ -3,7 +3,7 @@
 //! and how many review events changed them), in the same transaction; then the reviewed
 //! products' Redis documents.
 
-use crate::consumer::{Delivered, LiveProjection};
+use crate::consumer::{Delivered, LiveProjection, keyspace_of};
 use crate::model::ReadModel;
 use crate::registry::Services;
 use crate::store;
@@ -222,7 +222,7 @@ impl LiveProjection for ReviewsProjection {
             .iter()
             .filter_map(|delivered| delivered.projected.row.as_ref())
             .map(|row| row.product_id);
-        let documents = &self.services.documents.products;
+        let documents = &self.services.documents.products.at(keyspace_of(batch));
         self.services.refresh_documents(documents, products).await;
     }
 }

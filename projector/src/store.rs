@@ -13,13 +13,29 @@ pub const PROJECTION_LOCK: i64 = 0x7573_6572_735f_7631;
 const EVENT_COLUMNS: &str = "id, event_type, schema_version, stream_type, stream_id, stream_version, \
      position, occurred_at, correlation_id, causation_id, actor_id, data";
 
-/// Waits until no rebuild runs, then keeps rebuilds out until the transaction ends.
-pub async fn share_projection_lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+/// Waits until no rebuild holds the lock (a swap of generations takes it exclusively),
+/// then keeps it out until the transaction ends; the Redis key space of the live
+/// generation, whose tables this transaction then writes.
+pub async fn share_projection_lock(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
         .bind(PROJECTION_LOCK)
-        .execute(conn)
-        .await
-        .map(|_| ())
+        .execute(&mut *conn)
+        .await?;
+    // A statement of its own, after the lock: under READ COMMITTED its snapshot sees a
+    // swap that committed while the lock was awaited.
+    live_keyspace(conn).await
+}
+
+/// The Redis key space of the live read-model generation.
+pub async fn live_keyspace<'c, E>(conn: E) -> Result<i64, sqlx::Error>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    let keyspace: Option<i64> =
+        sqlx::query_scalar("SELECT keyspace FROM read_model_generations WHERE state = 'live'")
+            .fetch_optional(conn)
+            .await?;
+    Ok(keyspace.unwrap_or(readmodels::cache::Keyspace::FIRST))
 }
 
 /// The events of one stream with `after < version <= upto` from the store, in order.

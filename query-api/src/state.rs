@@ -10,7 +10,7 @@ use crate::pagination::Listing;
 use crate::products::BestSellers;
 use auth::{Authority, TokenVerifier};
 use axum::extract::FromRef;
-use readmodels::cache::{Cached, DocumentCache};
+use readmodels::cache::{Cached, DocumentCache, Keyspace};
 use readmodels::orders::OrderView;
 use readmodels::products::ProductView;
 use readmodels::users::UserView;
@@ -63,6 +63,7 @@ impl AppState {
     /// The state of a service configured by `settings`.
     pub fn new(settings: &Settings, pool: PgPool, redis: RedisHandle) -> Self {
         let changes = ChangeFeed::listen(&pool);
+        let keyspace = follow_live_keyspace(pool.clone());
         let verifier = Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer));
         Self {
             verifier: verifier.clone(),
@@ -73,9 +74,9 @@ impl AppState {
                 CACHED_PAGE_MAX_AGE,
             )),
             changes,
-            users: lookup(settings, &pool, &redis),
-            products: lookup(settings, &pool, &redis),
-            orders: lookup(settings, &pool, &redis),
+            users: lookup(settings, &pool, &redis, &keyspace),
+            products: lookup(settings, &pool, &redis, &keyspace),
+            orders: lookup(settings, &pool, &redis, &keyspace),
             best_sellers: Arc::new(BestSellers::new(
                 pool.clone(),
                 redis.clone(),
@@ -96,9 +97,51 @@ impl AppState {
     }
 }
 
+/// How often the query API reads which read-model generation is live.
+const KEYSPACE_POLL: Duration = Duration::from_millis(250);
+
+/// The Redis key space of the live read-model generation, read from Postgres every
+/// [`KEYSPACE_POLL`] by a task of its own (the last one read is kept while Postgres does
+/// not answer). After a rebuild swaps generations, documents are read from the new key
+/// space within that interval; until then from the old one, which holds the documents as
+/// they were at the swap.
+fn follow_live_keyspace(pool: PgPool) -> Keyspace {
+    let keyspace = Keyspace::default();
+    let follower = keyspace.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(KEYSPACE_POLL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let live: Result<Option<i64>, sqlx::Error> =
+                sqlx::query_scalar("SELECT keyspace FROM read_model_generations WHERE state = 'live'")
+                    .fetch_optional(&pool)
+                    .await;
+            match live {
+                Ok(Some(space)) if space != follower.get() => {
+                    tracing::info!(
+                        keyspace = space,
+                        "read models: documents now read from a new key space"
+                    );
+                    follower.set(space);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::debug!(error = %error, "live read-model generation not read"),
+            }
+        }
+    });
+    keyspace
+}
+
 /// Reads of one kind through its Redis documents, as `settings` configure them.
-fn lookup<T: Cached>(settings: &Settings, pool: &PgPool, redis: &RedisHandle) -> Arc<Lookup<T>> {
-    let cache = DocumentCache::new(settings.redis_prefix.clone(), settings.cache_ttl);
+fn lookup<T: Cached>(
+    settings: &Settings,
+    pool: &PgPool,
+    redis: &RedisHandle,
+    keyspace: &Keyspace,
+) -> Arc<Lookup<T>> {
+    let cache =
+        DocumentCache::new(settings.redis_prefix.clone(), settings.cache_ttl).following(keyspace.clone());
     Arc::new(Lookup::new(
         pool.clone(),
         redis.clone(),

@@ -2,7 +2,8 @@
 //! after each commit and filled by readers on a miss (cache-aside), always rebuildable
 //! from Postgres. One implementation serves every kind of document ([`Cached`]).
 //!
-//! Key `<prefix>:<kind>:<id>` holds one of
+//! Key `<prefix>:<kind>:<id>` (`<prefix>:k<n>:<kind>:<id>` in the key space n of a later
+//! read-model generation, see [`Keyspace`]) holds one of
 //! * `{"version": n, "<kind>": {...}}`: the row at stream version n;
 //! * `{"version": n, "deleted": true}`: a deleted row (a tombstone, no personal data);
 //! * `{"version": 0, "missing": true}`: a negative entry, written only if nothing is there.
@@ -23,6 +24,8 @@ use sqlx::PgPool;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -196,10 +199,53 @@ return 1
 /// Keys asked for per `SCAN` step when clearing.
 const SCAN_COUNT: usize = 1000;
 
-/// Reads and writes the documents of one kind under one key prefix.
+/// The Redis key space the documents of the live read-model generation are in (see
+/// `projector::generations`): 1 is the plain prefix, every later one `<prefix>:k<n>`.
+/// Shared between clones, so a reader that follows the live generation moves every
+/// document cache it holds at once.
+#[derive(Debug, Clone)]
+pub struct Keyspace(Arc<AtomicI64>);
+
+impl Keyspace {
+    /// The key space of the first generation.
+    pub const FIRST: i64 = 1;
+
+    /// A key space held at `space` until [`Keyspace::set`].
+    pub fn new(space: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(space)))
+    }
+
+    /// The key space now.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Moves to `space`.
+    pub fn set(&self, space: i64) {
+        self.0.store(space, Ordering::Relaxed);
+    }
+
+    /// The prefix of documents in `space` under `prefix`.
+    pub fn prefix_of(prefix: &str, space: i64) -> String {
+        if space <= Self::FIRST {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}:k{space}")
+        }
+    }
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Self::new(Self::FIRST)
+    }
+}
+
+/// Reads and writes the documents of one kind under one key prefix, in one key space.
 #[derive(Debug)]
 pub struct DocumentCache<T> {
     prefix: String,
+    keyspace: Keyspace,
     ttl: Duration,
     kind: PhantomData<fn() -> T>,
 }
@@ -208,6 +254,7 @@ impl<T> Clone for DocumentCache<T> {
     fn clone(&self) -> Self {
         Self {
             prefix: self.prefix.clone(),
+            keyspace: self.keyspace.clone(),
             ttl: self.ttl,
             kind: PhantomData,
         }
@@ -215,13 +262,25 @@ impl<T> Clone for DocumentCache<T> {
 }
 
 impl<T: Cached> DocumentCache<T> {
-    /// Documents under `<prefix>:<kind>:`, kept for `ttl`.
+    /// Documents under `<prefix>:<kind>:` (key space 1), kept for `ttl`.
     pub fn new(prefix: impl Into<String>, ttl: Duration) -> Self {
         Self {
             prefix: prefix.into(),
+            keyspace: Keyspace::default(),
             ttl,
             kind: PhantomData,
         }
+    }
+
+    /// The same documents in the key space `keyspace` follows, now and as it moves.
+    pub fn following(mut self, keyspace: Keyspace) -> Self {
+        self.keyspace = keyspace;
+        self
+    }
+
+    /// The same documents in key space `space`, whatever this one follows.
+    pub fn at(&self, space: i64) -> Self {
+        self.clone().following(Keyspace::new(space))
     }
 
     /// The key prefix shared with the other Redis data of the deployment.
@@ -229,14 +288,21 @@ impl<T: Cached> DocumentCache<T> {
         &self.prefix
     }
 
-    /// The key of one document.
-    pub fn key(&self, id: Uuid) -> String {
-        format!("{}:{}:{id}", self.prefix, T::KIND)
+    /// The key space its keys are in now.
+    pub fn keyspace(&self) -> i64 {
+        self.keyspace.get()
     }
 
-    /// The pattern matching every key of this kind (for rebuilds).
+    /// The key of one document.
+    pub fn key(&self, id: Uuid) -> String {
+        let prefix = Keyspace::prefix_of(&self.prefix, self.keyspace.get());
+        format!("{prefix}:{}:{id}", T::KIND)
+    }
+
+    /// The pattern matching every key of this kind in its key space (for rebuilds).
     pub fn pattern(&self) -> String {
-        format!("{}:{}:*", self.prefix, T::KIND)
+        let prefix = Keyspace::prefix_of(&self.prefix, self.keyspace.get());
+        format!("{prefix}:{}:*", T::KIND)
     }
 
     /// Looks an id up.
@@ -461,6 +527,20 @@ mod tests {
             serde_json::from_str(r#"{"version":3,"other":{"a":[1]},"deleted":true}"#).expect("decodes");
         assert!(back.deleted && back.value.is_none());
         assert_eq!(back.version, Version::of_stream(3));
+    }
+
+    #[test]
+    fn later_key_spaces_have_keys_of_their_own_and_followers_move_together() {
+        let live = Keyspace::default();
+        let cache = DocumentCache::<Thing>::new("shop", Duration::from_secs(1)).following(live.clone());
+        let pinned = cache.at(1);
+        let id = Uuid::nil();
+        assert_eq!(cache.key(id), format!("shop:thing:{id}"));
+        live.set(3);
+        assert_eq!(cache.key(id), format!("shop:k3:thing:{id}"));
+        assert_eq!(cache.clone().pattern(), "shop:k3:thing:*");
+        assert_eq!(pinned.key(id), format!("shop:thing:{id}"), "a pinned cache stays");
+        assert_eq!(cache.prefix(), "shop", "the shared prefix does not move");
     }
 
     #[test]

@@ -75,7 +75,13 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
         .expect("revert");
     assert_eq!(
         versions(&reverted),
-        [20261203000002, 20261203000001, 20261202000003, 20261202000002]
+        [
+            20261203000003,
+            20261203000002,
+            20261203000001,
+            20261202000003,
+            20261202000002
+        ]
     );
     assert!(!exists(&mut conn, "password_reset_tokens").await);
     assert!(!exists(&mut conn, "operator_actions").await);
@@ -109,7 +115,8 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
             20261202000002,
             20261202000003,
             20261203000001,
-            20261203000002
+            20261203000002,
+            20261203000003
         ]
     );
 
@@ -124,7 +131,7 @@ async fn a_revert_undoes_the_newest_reversible_migrations_and_they_apply_again()
     assert_eq!(kept, 1, "the record came back");
     assert!(notify_triggers(&mut conn).await > 0);
     assert_eq!(
-        migrations::revert(&mut conn, 20261203000002)
+        migrations::revert(&mut conn, 20261203000003)
             .await
             .expect("revert")
             .len(),

@@ -23,7 +23,7 @@ pub async fn project_batch<M: ReadModel>(
     events: &[EventEnvelope],
 ) -> Result<Vec<Delivery<M::Row>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    store::share_projection_lock(&mut tx).await?;
+    let keyspace = store::share_projection_lock(&mut tx).await?;
     let streams = by_stream(events);
     let ids: Vec<Uuid> = streams.keys().copied().collect();
     let mut rows = keyed::<M>(M::lock_rows(&mut tx, &ids).await?);
@@ -55,6 +55,7 @@ pub async fn project_batch<M: ReadModel>(
         for (index, outcome) in step.outcomes {
             let projected = outcome.map(|outcome| Projected {
                 outcome,
+                keyspace,
                 row: step.after.clone(),
                 created,
             });

@@ -6,7 +6,7 @@
 mod row;
 pub mod sql;
 
-use crate::consumer::{Delivered, LiveProjection};
+use crate::consumer::{Delivered, LiveProjection, keyspace_of};
 use crate::model::ReadModel;
 use crate::registry::Services;
 use eventstore::EventEnvelope;
@@ -107,7 +107,7 @@ impl LiveProjection for OrdersProjection {
             .collect();
         let entries: Vec<Entry<OrderView>> = rows.values().map(|row| Entry::Live(row.view())).collect();
         self.services
-            .write_documents(&self.services.documents.orders, &entries)
+            .write_documents(&self.services.documents.orders.at(keyspace_of(batch)), &entries)
             .await;
         let mut products: Vec<Uuid> = rows.values().flat_map(|row| row.product_ids()).collect();
         products.sort_unstable();

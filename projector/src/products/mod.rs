@@ -6,7 +6,7 @@
 mod row;
 pub mod sql;
 
-use crate::consumer::{Delivered, LiveProjection};
+use crate::consumer::{Delivered, LiveProjection, keyspace_of};
 use crate::model::ReadModel;
 use crate::registry::Services;
 use eventstore::EventEnvelope;
@@ -92,7 +92,7 @@ impl LiveProjection for ProductsProjection {
             .iter()
             .filter_map(|delivered| delivered.projected.row.as_ref())
             .map(|row| row.id);
-        let documents = &self.services.documents.products;
+        let documents = &self.services.documents.products.at(keyspace_of(batch));
         self.services.refresh_documents(documents, changed).await;
         let mut created: Vec<Uuid> = batch
             .iter()

@@ -5,7 +5,7 @@ pub(crate) mod row;
 pub mod sql;
 
 use crate::ProjectionError;
-use crate::consumer::{Delivered, LiveProjection};
+use crate::consumer::{Delivered, LiveProjection, keyspace_of};
 use crate::model::{self, ReadModel};
 use crate::registry::Services;
 use eventstore::EventEnvelope;
@@ -102,7 +102,7 @@ impl LiveProjection for UsersProjection {
             .collect();
         let entries: Vec<_> = rows.values().map(|row| row.entry()).collect();
         self.services
-            .write_documents(&self.services.documents.users, &entries)
+            .write_documents(&self.services.documents.users.at(keyspace_of(batch)), &entries)
             .await;
     }
 }

@@ -4,6 +4,7 @@ mod batch;
 mod crash;
 mod delivery;
 mod documents;
+mod generations;
 mod http;
 mod live;
 mod rebuild;
