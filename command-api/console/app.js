@@ -24,7 +24,7 @@ async function call(method, path, body) {
   return answer;
 }
 const workers = (path, method = "GET", body) => call(method, `/console/api/workers/${path}`, body);
-const projector = (path) => call("GET", `/console/api/projector/${path}`);
+const projector = (path, method = "GET", body) => call(method, `/console/api/projector/${path}`, body);
 
 function cell(row, text, className) {
   const td = row.insertCell();
@@ -93,7 +93,7 @@ async function start() {
 
 async function refresh() {
   showError(null);
-  const results = await Promise.allSettled([loadProjections(), loadConsumers(), loadDeadLetters(), loadRuns(), loadActions()]);
+  const results = await Promise.allSettled([loadProjections(), loadGenerations(), loadConsumers(), loadDeadLetters(), loadRuns(), loadActions()]);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) showError(failed.reason);
   $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -103,13 +103,70 @@ async function loadProjections() {
   const answer = await projector("projections");
   fill("projections", answer.data, [
     (r, p) => cell(r, p.name),
-    (r, p) => cell(r, p.state, `state-${p.state.replace(" ", "-")}`),
+    (r, p) => cell(r, p.rebuild ? `rebuilding: ${rebuildText(p.rebuild)}` : p.state, `state-${p.state.replace(" ", "-")}`),
     (r, p) => cell(r, p.checkpoint),
     (r, p) => cell(r, p.numPending),
     (r, p) => cell(r, p.numAckPending),
     (r, p) => cell(r, p.lagSeconds === null ? null : p.lagSeconds.toFixed(1)),
     (r, p) => cell(r, p.rows),
   ]);
+}
+
+function rebuildText(run) {
+  const rate = run.ratePerSecond === null ? "—" : `${Math.round(run.ratePerSecond)} events/s`;
+  return `${run.phase}, ${run.eventsDone} of ${run.eventsTotal} events (${run.percent.toFixed(0)}%), ${rate}, ETA ${duration(run.etaSeconds)}`;
+}
+
+async function loadGenerations() {
+  const answer = await projector("projections/generations");
+  fill("generations", answer.data, [
+    (r, g) => cell(r, g.generation),
+    (r, g) => cell(r, g.state, `state-${g.state}`),
+    (r, g) => cell(r, g.schema),
+    (r, g) => cell(r, g.position),
+    (r, g) => cell(r, when(g.liveSince)),
+    (r, g) => cell(r, when(g.retiredAt)),
+    (r, g) => {
+      const td = r.insertCell();
+      if (g.state !== "retired") return;
+      const activate = document.createElement("button");
+      activate.type = "button";
+      activate.textContent = "Roll back to this";
+      activate.dataset.generation = String(g.generation);
+      activate.addEventListener("click", () => followRebuild(`projections/generations/${g.generation}/activate`).catch(showError));
+      const drop = document.createElement("button");
+      drop.type = "button";
+      drop.textContent = "Drop";
+      drop.addEventListener("click", () => dropGeneration(g.generation).catch(showError));
+      td.append(activate, " ", drop);
+    },
+  ]);
+}
+
+/// Starts a rebuild (or a rollback) and follows it until it ends.
+async function followRebuild(path) {
+  const reason = $("rebuild-reason").value.trim();
+  const started = await projector(path, "POST", reason ? { reason } : {});
+  $("rebuild-status").hidden = false;
+  let run = started.data;
+  for (;;) {
+    $("rebuild-progress").value = run.percent;
+    $("rebuild-text").textContent =
+      `${run.kind} to generation ${run.generation}: ${run.status}, ${rebuildText(run)}` + (run.error ? ` (${run.error})` : "");
+    if (run.status !== "running" || run.stalled) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    run = (await projector(`projections/rebuilds/${run.id}`)).data;
+  }
+  await refresh();
+}
+
+async function dropGeneration(generation) {
+  const reason = $("rebuild-reason").value.trim();
+  const query = reason ? `?reason=${encodeURIComponent(reason)}` : "";
+  await projector(`projections/generations/${generation}${query}`, "DELETE");
+  $("rebuild-status").hidden = false;
+  $("rebuild-text").textContent = `generation ${generation} dropped`;
+  await refresh();
 }
 
 async function loadConsumers() {
@@ -255,6 +312,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("prev").addEventListener("click", () => { state.page = Math.max(1, state.page - 1); loadDeadLetters().catch(showError); });
   $("next").addEventListener("click", () => { state.page += 1; loadDeadLetters().catch(showError); });
   $("retry-all").addEventListener("click", () => retryAll().catch(showError));
+  $("rebuild").addEventListener("click", () => followRebuild("projections/rebuilds").catch(showError));
   $("d-retry").addEventListener("click", () => retryOne().catch(showError));
   $("d-discard").addEventListener("click", () => discardOne().catch(showError));
   setInterval(() => { if (state.token && !document.hidden) loadProjections().catch(() => {}); }, 5000);

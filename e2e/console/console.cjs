@@ -100,6 +100,18 @@ async function main() {
     check(/smtp is back/.test(actions), `the bulk retry's reason is audited: ${actions}`);
     await waitText("#runs tbody", /done/);
     await shot("05-audit");
+
+    // Rebuild without downtime, followed to the swap; then generation 1 is kept for a rollback.
+    await waitText("#generations tbody", /live/);
+    await page.fill("#rebuild-reason", "new projection code");
+    await page.click("#rebuild");
+    await waitText("#rebuild-text", /^rebuild to generation 2: done/);
+    await waitText("#generations tbody", /retired/);
+    const generations = await text("#generations tbody");
+    check(/2\s+live[\s\S]*1\s+retired/.test(generations), `generation 2 live, 1 retired: ${generations}`);
+    check(/Roll back to this/.test(generations), `a rollback is offered: ${generations}`);
+    await waitText("#actions tbody", /projection\.rebuild/);
+    await shot("06-rebuilt");
     check(errors.length === 0, `no errors in the page: ${errors.join("; ")}`);
     console.log("console: every step held");
   } catch (error) {

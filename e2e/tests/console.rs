@@ -101,6 +101,7 @@ async fn an_administrator_works_the_dead_letters_from_the_console_in_a_browser()
         "03-inspect",
         "04-retried",
         "05-audit",
+        "06-rebuilt",
     ] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("a screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
@@ -127,7 +128,13 @@ async fn an_administrator_works_the_dead_letters_from_the_console_in_a_browser()
             "dead_letter.discard",
             "dead_letter.retry_all",
             "dead_letter.retry",
-            "dead_letter.retry"
+            "dead_letter.retry",
+            "projection.rebuild"
         ]
     );
+    let live: i64 = sqlx::query_scalar("SELECT generation FROM read_model_generations WHERE state = 'live'")
+        .fetch_one(&stack.db.pool)
+        .await
+        .expect("live generation");
+    assert_eq!(live, 2, "the rebuild started on the page was swapped in");
 }

@@ -168,3 +168,127 @@ async fn an_operator_sees_the_state_discards_one_dead_letter_and_retries_the_res
     );
     assert_eq!(audit[3]["reason"], "test account");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_rebuilds_the_read_models_while_clients_keep_reading_and_writing() {
+    let stack = Stack::start().await;
+    let http = reqwest::Client::new();
+    let registered = http
+        .post(format!("{}/api/v1/auth/register", stack.command))
+        .json(&json!({"email": "lin@example.com", "name": "Lin", "password": "kernel1991x"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let user: Value = registered.json().await.expect("json");
+    let user = user["data"]["id"].as_str().expect("id").to_owned();
+    let login: Value = http
+        .post(format!("{}/api/v1/auth/login", stack.command))
+        .json(&json!({"email": "lin@example.com", "password": "kernel1991x"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["data"]["accessToken"].as_str().expect("token").to_owned();
+    let me_url = format!("{}/api/v1/me", stack.query);
+    let (me_http, me_token) = (http.clone(), token.clone());
+    let me = move |consistency: Option<String>| {
+        let (http, token, url) = (me_http.clone(), me_token.clone(), me_url.clone());
+        async move {
+            let mut request = http.get(url).bearer_auth(token);
+            if let Some(consistency) = consistency {
+                request = request.header("X-Consistency-Token", consistency);
+            }
+            request.send().await.expect("me")
+        }
+    };
+    testkit::eventually(
+        std::time::Duration::from_secs(20),
+        "the user read back",
+        || async { (me(None).await.status() == 200).then_some(()) },
+    )
+    .await;
+
+    // A client reads all through the rebuild: never an error, never without the user.
+    let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reader = {
+        let reading = reading.clone();
+        let me = me.clone();
+        tokio::spawn(async move {
+            let mut reads = 0;
+            while reading.load(std::sync::atomic::Ordering::Relaxed) {
+                let answer = me(None).await;
+                assert_eq!(answer.status(), 200, "a read during the rebuild");
+                reads += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            reads
+        })
+    };
+    let (ok, run) = ops(
+        &stack,
+        &["projections", "rebuild", "--reason", "new projection code"],
+    );
+    reading.store(false, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.await.expect("reader");
+    assert!(ok, "{run}");
+    assert!(reads > 0);
+    assert_eq!(run["status"], "done", "{run}");
+    assert_eq!(run["generation"], 2);
+    assert!(
+        run["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .all(|c| c["passed"] == true),
+        "{run}"
+    );
+
+    // Writes after the swap are read back at once from the new generation.
+    let renamed = http
+        .patch(format!("{}/api/v1/users/{user}", stack.command))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Lin Two"}))
+        .send()
+        .await
+        .expect("rename");
+    assert_eq!(renamed.status(), 200);
+    let consistency = renamed
+        .headers()
+        .get("x-consistency-token")
+        .and_then(|v| v.to_str().ok())
+        .expect("a consistency token")
+        .to_owned();
+    let read: Value = me(Some(consistency)).await.json().await.expect("json");
+    assert_eq!(read["data"]["name"], "Lin Two");
+
+    let (ok, generations) = ops(&stack, &["projections", "generations"]);
+    assert!(ok, "{generations}");
+    let states: Vec<(i64, &str)> = generations
+        .as_array()
+        .expect("generations")
+        .iter()
+        .map(|g| {
+            (
+                g["generation"].as_i64().unwrap_or(0),
+                g["state"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(states, [(2, "live"), (1, "retired")]);
+    let (ok, runs) = ops(&stack, &["projections", "rebuilds"]);
+    assert!(ok);
+    assert_eq!(runs[0]["reason"], "new projection code");
+    let (ok, dropped) = ops(&stack, &["projections", "drop", "1", "--reason", "fine"]);
+    assert!(ok, "{dropped}");
+    assert_eq!(dropped["state"], "dropped");
+    let refused = run_ops(&stack, &["projections", "activate", "1"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("409"),
+        "a dropped generation cannot come back: {stderr}"
+    );
+}

@@ -8,6 +8,11 @@
 //!   [--error TEXT] [--older-than 2h] [--newer-than 7d] [--reason R] | discard <id> --reason R`:
 //!   a retry of many is a run on the workers (in the background, chunk by chunk, so ten
 //!   thousand go through), followed behind a progress bar with its rate and ETA;
+//! * `ops projections rebuild [--reason R] [--detach] | rebuilds | generations |
+//!   activate <n> | drop <n>`: a rebuild without downtime on the projector (a new
+//!   generation of the read models built beside the live one and swapped in), followed
+//!   behind a progress bar with rate, ETA and phase; a rollback activates a retired
+//!   generation;
 //! * `ops audit`: who retried or discarded what, when, why, and how it ended;
 //! * `--json` on any command prints the machine-readable answer instead of tables.
 //!
@@ -80,6 +85,9 @@ enum Command {
     /// Side effects that failed for good.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetters),
+    /// Rebuilds without downtime, generations of the read models, rollback.
+    #[command(subcommand)]
+    Projections(Projections),
     /// What operators did: retries and discards, newest first.
     Audit {
         /// How many at most (up to 100, the newest).
@@ -147,6 +155,44 @@ enum DeadLetters {
         /// Why (recorded with who discarded it).
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Projections {
+    /// Builds every read model again beside the live one and swaps it in (queries keep
+    /// being answered throughout); followed behind a progress bar with rate and ETA.
+    Rebuild {
+        /// Why (recorded with who started it).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Start it and return at once (follow it with `ops projections rebuilds`).
+        #[arg(long)]
+        detach: bool,
+    },
+    /// The rebuilds and activations, newest first, with their progress.
+    Rebuilds {
+        /// How many at most (up to 100, the newest).
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
+    /// The generations of the read models: live, retired (kept for a rollback), dropped.
+    Generations,
+    /// Rolls back: makes a retired generation live again, caught up first.
+    Activate {
+        /// The generation.
+        generation: i64,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Drops a retired generation's tables and documents.
+    Drop {
+        /// The generation.
+        generation: i64,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -232,6 +278,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Status => status(&api, cli.json).await,
         Command::DeadLetters(command) => dead_letters(&api, command, cli.json).await,
+        Command::Projections(command) => projections(&api, command, cli.json).await,
         Command::Audit { limit } => audit(&api, limit, cli.json).await,
     }
 }
@@ -271,6 +318,7 @@ async fn status(api: &Api, json_output: bool) -> anyhow::Result<()> {
         "redelivered",
         "rows",
         "lag (s)",
+        "state",
     ]);
     for p in &projections {
         projected.add_row(cells(
@@ -283,6 +331,7 @@ async fn status(api: &Api, json_output: bool) -> anyhow::Result<()> {
                 "numRedelivered",
                 "rows",
                 "lagSeconds",
+                "state",
             ],
         ));
     }
@@ -531,5 +580,181 @@ async fn audit(api: &Api, limit: u32, json_output: bool) -> anyhow::Result<()> {
         ));
     }
     println!("{table}");
+    Ok(())
+}
+
+async fn projections(api: &Api, command: Projections, json_output: bool) -> anyhow::Result<()> {
+    match command {
+        Projections::Rebuild { reason, detach } => {
+            let path = "/api/v1/projections/rebuilds";
+            follow_run(api, path, reason, detach, json_output).await
+        }
+        Projections::Activate { generation, reason } => {
+            let path = format!("/api/v1/projections/generations/{generation}/activate");
+            follow_run(api, &path, reason, false, json_output).await
+        }
+        Projections::Drop { generation, reason } => {
+            let url = reqwest::Url::parse_with_params(
+                &api.projector(&format!("/api/v1/projections/generations/{generation}")),
+                reason.iter().map(|reason| ("reason", reason.as_str())),
+            )?;
+            let answer = api.send(api.http.delete(url)).await?;
+            report(
+                json_output,
+                &answer["data"],
+                &format!("generation {generation} dropped"),
+            )
+        }
+        Projections::Generations => {
+            let answer = api.get(api.projector("/api/v1/projections/generations")).await?;
+            let generations = answer["data"].as_array().cloned().unwrap_or_default();
+            if json_output {
+                println!("{}", serde_json::to_string_pretty(&generations)?);
+                return Ok(());
+            }
+            let mut table = table(&[
+                "generation",
+                "state",
+                "schema",
+                "position",
+                "live since",
+                "retired at",
+            ]);
+            for g in &generations {
+                table.add_row(cells(
+                    g,
+                    &[
+                        "generation",
+                        "state",
+                        "schema",
+                        "position",
+                        "liveSince",
+                        "retiredAt",
+                    ],
+                ));
+            }
+            println!("{table}");
+            Ok(())
+        }
+        Projections::Rebuilds { limit } => {
+            let per_page = limit.clamp(1, 100);
+            let answer = api
+                .get(api.projector(&format!("/api/v1/projections/rebuilds?perPage={per_page}")))
+                .await?;
+            let runs = answer["data"].as_array().cloned().unwrap_or_default();
+            if json_output {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+                return Ok(());
+            }
+            let mut table = table(&[
+                "started",
+                "kind",
+                "generation",
+                "status",
+                "phase",
+                "events",
+                "%",
+                "ETA (s)",
+                "error",
+            ]);
+            for run in &runs {
+                let mut row = cells(
+                    run,
+                    &[
+                        "startedAt",
+                        "kind",
+                        "generation",
+                        "status",
+                        "phase",
+                        "eventsDone",
+                        "percent",
+                        "etaSeconds",
+                        "error",
+                    ],
+                );
+                row[5] = format!("{}/{}", run["eventsDone"], run["eventsTotal"]);
+                table.add_row(row);
+            }
+            println!("{table}");
+            Ok(())
+        }
+    }
+}
+
+/// Starts a rebuild or an activation at `path` on the projector and, unless `detach`,
+/// follows it behind a progress bar (events replayed, rate, ETA, phase) until it ends;
+/// fails when it failed.
+async fn follow_run(
+    api: &Api,
+    path: &str,
+    reason: Option<String>,
+    detach: bool,
+    json_output: bool,
+) -> anyhow::Result<()> {
+    let body = json!({ "reason": reason });
+    let started = api.send(api.http.post(api.projector(path)).json(&body)).await?;
+    let id = started["data"]["id"]
+        .as_str()
+        .context("the run has no id")?
+        .to_owned();
+    if detach {
+        return report(json_output, &started["data"], &format!("rebuild {id} started"));
+    }
+    let bar = if json_output {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(started["data"]["eventsTotal"].as_u64().unwrap_or(0))
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events, {per_sec}, ETA {eta} {msg}")
+            .expect("a valid template"),
+    );
+    let run = loop {
+        let answer = api
+            .get(api.projector(&format!("/api/v1/projections/rebuilds/{id}")))
+            .await?;
+        let run = answer["data"].clone();
+        bar.set_length(run["eventsTotal"].as_u64().unwrap_or(0));
+        bar.set_position(run["eventsDone"].as_u64().unwrap_or(0));
+        bar.set_message(run["phase"].as_str().unwrap_or_default().to_owned());
+        if run["status"] != "running" {
+            break run;
+        }
+        if run["stalled"] == true {
+            bail!("rebuild {id} stalled (its projector stopped); start it again");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    bar.finish();
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        println!(
+            "generation {} {}: {} events replayed",
+            run["generation"],
+            if run["status"] == "done" {
+                "is live"
+            } else {
+                "was not swapped in"
+            },
+            run["eventsDone"]
+        );
+        for check in run["checks"].as_array().into_iter().flatten() {
+            println!(
+                "  {}: {} rows (live had {}), {} streams, {} behind",
+                check["projection"].as_str().unwrap_or_default(),
+                check["rows"],
+                check["liveRows"],
+                check["streams"],
+                check["behind"]
+            );
+        }
+    }
+    if run["status"] == "failed" {
+        bail!(
+            "rebuild {id} failed: {}",
+            run["error"].as_str().unwrap_or("unknown error")
+        );
+    }
     Ok(())
 }
