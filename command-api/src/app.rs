@@ -119,9 +119,9 @@ impl Application {
                 &settings.infra.stream,
                 &settings.infra.nats_url,
             )))
-            .merge(crate::console::routes(&settings.console))
+            .merge(crate::console::routes(&settings.console)?)
             .merge(docs_routes(document));
-        let router = harden(router, &settings.http);
+        let router = crate::console::with_policy(harden(router, &settings.http));
 
         let relay = settings.outbox_relay.then(|| {
             OutboxRelay::new(

@@ -5,19 +5,25 @@
 //! origin (no CORS to configure) and every action is the administrator's own, checked and
 //! audited by the service that does it.
 //!
-//! The relay is hand-written (a few lines over reqwest) rather than a proxy crate: it
-//! forwards three headers to two fixed bases, and nothing else.
+//! The relay ([`relay`]) is hand-written (a few lines over reqwest) rather than a proxy
+//! crate: it forwards three headers to known paths of two fixed bases, and nothing else.
+//! Every answer under `/console`, relayed or not, carries the console's CSP
+//! ([`with_policy`]).
+
+mod relay;
 
 use crate::settings::ConsoleSettings;
+use anyhow::Context;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use relay::Relay;
 use std::sync::Arc;
 use std::time::Duration;
-use web::ApiError;
+use url::Url;
 
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/app.js");
@@ -31,24 +37,25 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 /// relay's 503 rather than the timeout's).
 const RELAY_TIMEOUT: Duration = Duration::from_secs(8);
 
-#[derive(Clone)]
-struct Relay {
-    http: reqwest::Client,
-    settings: Arc<ConsoleSettings>,
-}
-
-/// The page, its files and the relay.
-pub fn routes(settings: &ConsoleSettings) -> Router {
+/// The page, its files and the relay. Their CSP is set by [`with_policy`], around the
+/// whole hardened router, so that it is on the fallback's and the timeout's answers too.
+pub fn routes(settings: &ConsoleSettings) -> anyhow::Result<Router> {
     let http = reqwest::Client::builder()
         .timeout(RELAY_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("the relay's HTTP client builds from static settings");
+        .context("cannot build the console relay's HTTP client")?;
+    let base = |name: &str, raw: &str| {
+        Url::parse(raw)
+            .map(Arc::new)
+            .with_context(|| format!("{name} is not a URL"))
+    };
     let relay = Relay {
         http,
-        settings: Arc::new(settings.clone()),
+        workers: base("CONSOLE_WORKERS_URL", &settings.workers_url)?,
+        projector: base("CONSOLE_PROJECTOR_URL", &settings.projector_url)?,
     };
-    Router::new()
+    Ok(Router::new()
         .route("/console", get(index))
         .route("/console/", get(index))
         .route(
@@ -59,86 +66,33 @@ pub fn routes(settings: &ConsoleSettings) -> Router {
             "/console/app.css",
             get(|| async { file("text/css; charset=utf-8", STYLE) }),
         )
-        .route("/console/api/{service}/{*path}", any(relay_call))
-        .with_state(relay)
+        .route("/console/api/{service}/{*path}", any(relay::relay_call))
+        .with_state(relay))
+}
+
+/// Sets the console's CSP on every answer to a request under `/console`: the page, its
+/// files, relayed answers and every error (the relay's, the fallback's, the hardening's).
+/// Wrap the finished, hardened router in it.
+pub fn with_policy(router: Router) -> Router {
+    router.layer(middleware::from_fn(policy))
+}
+
+async fn policy(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let console = path == "/console" || path.starts_with("/console/");
+    let mut response = next.run(request).await;
+    if console {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
+    response
 }
 
 async fn index() -> Response {
-    let mut response = file("text/html; charset=utf-8", INDEX);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    response
+    file("text/html; charset=utf-8", INDEX)
 }
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
-}
-
-/// Passes one call of the page on to `/api/v1/{path}` of the workers or the projector.
-async fn relay_call(
-    State(relay): State<Relay>,
-    Path((service, path)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let base = match service.as_str() {
-        "workers" => &relay.settings.workers_url,
-        "projector" => &relay.settings.projector_url,
-        _ => return Err(ApiError::not_found("console service")),
-    };
-    if !matches!(method, Method::GET | Method::POST | Method::DELETE) {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "the console relays GET, POST and DELETE",
-        ));
-    }
-    // Only paths under /api/v1/ of the service: no way out of it.
-    let safe = path
-        .split('/')
-        .all(|segment| !segment.is_empty() && segment != "." && segment != ".." && !segment.contains('\\'));
-    if !safe || path.contains('%') && path.to_ascii_lowercase().contains("%2e") {
-        return Err(ApiError::not_found("console path"));
-    }
-    let mut url = format!("{base}/api/v1/{path}");
-    if let Some(query) = query.filter(|q| !q.is_empty()) {
-        url.push('?');
-        url.push_str(&query);
-    }
-    let mut request = relay
-        .http
-        .request(method, &url)
-        .body(body)
-        .header("x-forwarded-by", "command-api console");
-    for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
-        if let Some(value) = headers.get(&name) {
-            request = request.header(name, value);
-        }
-    }
-    let request_id = web::current_request_id();
-    if !request_id.is_empty() {
-        request = request.header("x-request-id", request_id.as_str());
-    }
-    let answer = request.send().await.map_err(|error| {
-        tracing::warn!(error = %error, service, "console relay: the service did not answer");
-        ApiError::unavailable(format!("the {service} service is not answering; retry shortly"))
-    })?;
-    let status = answer.status();
-    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let retry_after = answer.headers().get(header::RETRY_AFTER).cloned();
-    let bytes = answer.bytes().await.map_err(|error| {
-        tracing::warn!(error = %error, service, "console relay: the answer broke off");
-        ApiError::unavailable(format!("the {service} service's answer broke off; retry shortly"))
-    })?;
-    let mut response = (status, bytes).into_response();
-    if let Some(value) = content_type {
-        response.headers_mut().insert(header::CONTENT_TYPE, value);
-    }
-    if let Some(value) = retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    Ok(response)
 }
