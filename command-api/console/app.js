@@ -103,13 +103,19 @@ async function loadProjections() {
   const answer = await projector("projections");
   fill("projections", answer.data, [
     (r, p) => cell(r, p.name),
-    (r, p) => cell(r, p.rebuild ? `rebuilding: ${rebuildText(p.rebuild)}` : p.state, `state-${p.state.replace(" ", "-")}`),
+    (r, p) => cell(r, stateText(p), `state-${p.state.replaceAll(" ", "-")}`),
     (r, p) => cell(r, p.checkpoint),
     (r, p) => cell(r, p.numPending),
     (r, p) => cell(r, p.numAckPending),
     (r, p) => cell(r, p.lagSeconds === null ? null : p.lagSeconds.toFixed(1)),
     (r, p) => cell(r, p.rows),
   ]);
+}
+
+function stateText(p) {
+  if (p.rebuild) return `rebuilding: ${rebuildText(p.rebuild)}`;
+  if (p.heldAt) return `held at a gap: stream ${p.heldAt.streamId} at v${p.heldAt.after} waits for v${p.heldAt.after + 1} (delivered v${p.heldAt.upto}) since ${when(p.heldAt.since)}`;
+  return p.state;
 }
 
 function rebuildText(run) {

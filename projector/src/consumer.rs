@@ -310,6 +310,7 @@ impl<P: LiveProjection> Consumer<P> {
             );
         }
         let mut failed = false;
+        let mut gap = false;
         for ((message, envelope), result) in messages.iter().zip(envelopes).zip(&results) {
             match result {
                 Ok(_) => acknowledge(message, AckKind::Ack).await,
@@ -320,6 +321,15 @@ impl<P: LiveProjection> Consumer<P> {
                     acknowledge(message, AckKind::Ack).await;
                 }
                 Err(error) => {
+                    if let ProjectionError::MissingEvents {
+                        stream_id,
+                        after,
+                        upto,
+                    } = error
+                    {
+                        crate::progress::held_at_gap(P::NAME, *stream_id, *after, *upto);
+                        gap = true;
+                    }
                     envelope.log_span().in_scope(|| {
                         tracing::warn!(
                             error = %error,
@@ -332,6 +342,9 @@ impl<P: LiveProjection> Consumer<P> {
                     failed = true;
                 }
             }
+        }
+        if !gap {
+            crate::progress::gap_closed(P::NAME);
         }
         if failed {
             self.slow_down(shutdown).await;

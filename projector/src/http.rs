@@ -76,13 +76,17 @@ pub struct ProjectionStatus {
     /// How old its view of the world is: the age of the newest event applied while
     /// events wait, 0 when caught up (`null` while JetStream does not answer).
     pub lag_seconds: Option<f64>,
-    /// `running` (caught up), `catching up` (events wait), `rebuilding` (a new
+    /// `running` (caught up), `catching up` (events wait), `held at a gap` (see
+    /// `heldAt`), `rebuilding` (a new
     /// generation is being built beside it; see `rebuild`), or `unknown` (JetStream does
     /// not answer).
     pub state: String,
     /// The rebuild going on (the same for every projection: they are rebuilt together),
     /// with its phase, progress and ETA.
     pub rebuild: Option<RebuildRun>,
+    /// The gap it is held at, as the replica answering saw it: a delivery ahead of its
+    /// stream's row whose earlier events are not in the event store yet.
+    pub held_at: Option<crate::progress::Gap>,
 }
 
 /// The OpenAPI document of the projector (served at `/openapi.json`, Swagger UI at `/docs`).
@@ -197,8 +201,10 @@ async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResp
                 .as_ref()
                 .map(|i| crate::progress::lag_seconds(projection.name(), i)),
             rebuild: rebuild.clone(),
+            held_at: crate::progress::gap(projection.name()),
             state: match &info {
                 _ if rebuild.is_some() => "rebuilding",
+                _ if crate::progress::gap(projection.name()).is_some() => "held at a gap",
                 None => "unknown",
                 Some(i) if i.num_pending + i.num_ack_pending as u64 > 0 => "catching up",
                 Some(_) => "running",

@@ -19,6 +19,65 @@ fn newest() -> &'static Mutex<HashMap<&'static str, DateTime<Utc>>> {
     NEWEST.get_or_init(Mutex::default)
 }
 
+/// A projection held at a gap: a delivery is ahead of its stream's row and the events
+/// between are not in the event store yet (the writer's transaction has not committed,
+/// or the store lost them). It is retried with backoff; nothing after it in its stream
+/// is applied meanwhile.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    /// The stream held.
+    pub stream_id: uuid::Uuid,
+    /// The version its row is at.
+    pub after: i64,
+    /// The version of the delivery waiting.
+    pub upto: i64,
+    /// Since when (the first time this process met this gap).
+    pub since: DateTime<Utc>,
+}
+
+/// The gap each projection is held at, as this process saw it last.
+fn gaps() -> &'static Mutex<HashMap<&'static str, Gap>> {
+    static GAPS: OnceLock<Mutex<HashMap<&'static str, Gap>>> = OnceLock::new();
+    GAPS.get_or_init(Mutex::default)
+}
+
+/// Records that `projection` is held at a gap of `stream_id` (`after < v < upto`).
+pub fn held_at_gap(projection: &'static str, stream_id: uuid::Uuid, after: i64, upto: i64) {
+    let mut gaps = gaps().lock().unwrap_or_else(|e| e.into_inner());
+    let since = gaps
+        .get(projection)
+        .filter(|gap| gap.stream_id == stream_id && gap.after == after)
+        .map_or_else(Utc::now, |gap| gap.since);
+    gaps.insert(
+        projection,
+        Gap {
+            stream_id,
+            after,
+            upto,
+            since,
+        },
+    );
+    metrics::gauge!("projection_held_at_gap", "projection" => projection).set(1.0);
+}
+
+/// Records that `projection` projected a batch without meeting a gap.
+pub fn gap_closed(projection: &'static str) {
+    let mut gaps = gaps().lock().unwrap_or_else(|e| e.into_inner());
+    if gaps.remove(projection).is_some() {
+        metrics::gauge!("projection_held_at_gap", "projection" => projection).set(0.0);
+    }
+}
+
+/// The gap `projection` is held at, if any.
+pub fn gap(projection: &str) -> Option<Gap> {
+    gaps()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(projection)
+        .cloned()
+}
+
 /// Counts `applied` events of `projection`, the newest of which occurred at `occurred_at`.
 pub fn applied(projection: &'static str, applied: u64, occurred_at: Option<DateTime<Utc>>) {
     if applied == 0 {

@@ -138,3 +138,72 @@ async fn projections_need_an_administrator_while_probes_and_docs_stay_public() {
     projector.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_waiting_for_missing_events_shows_held_at_a_gap_until_they_are_there() {
+    let env = TestEnv::new().await;
+    let id = Uuid::now_v7();
+    let events = env
+        .append(
+            id,
+            0,
+            &[
+                registered(&email(), "Ada", Role::User),
+                crate::support::renamed("Ada L"),
+                crate::support::renamed("Ada Lovelace"),
+            ],
+        )
+        .await;
+    // The second event goes missing from the store for a while (kept aside to bring back).
+    let aside = format!("aside_{}", id.simple());
+    for sql in [
+        format!(
+            "CREATE TABLE {aside} AS SELECT * FROM events WHERE stream_id = '{id}' AND stream_version = 2"
+        ),
+        format!(
+            "DELETE FROM outbox WHERE position IN (SELECT position FROM events WHERE stream_id = '{id}')"
+        ),
+        format!("DELETE FROM events WHERE stream_id = '{id}' AND stream_version = 2"),
+    ] {
+        sqlx::query(&sql).execute(&env.db.pool).await.expect(&sql);
+    }
+    let projector = env.start().await;
+    env.republish(&events[0]).await;
+    env.republish(&events[2]).await;
+    let admin = env.token(Role::Admin).await;
+    let url = projector.url("/api/v1/projections");
+    let users = eventually(WAIT, "users held at the gap", || async {
+        let (_, body) = get_with(&url, &admin).await;
+        let users = body["data"][0].clone();
+        (users["state"] == "held at a gap").then_some(users)
+    })
+    .await;
+    assert_eq!(users["heldAt"]["streamId"], id.to_string());
+    assert_eq!(
+        (users["heldAt"]["after"].clone(), users["heldAt"]["upto"].clone()),
+        (1.into(), 3.into())
+    );
+    let metrics = reqwest::get(projector.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("projection_held_at_gap{projection=\"users\"} 1"),
+        "{metrics}"
+    );
+
+    sqlx::query(&format!("INSERT INTO events SELECT * FROM {aside}"))
+        .execute(&env.db.pool)
+        .await
+        .expect("bring it back");
+    env.wait_for_version(id, 3).await;
+    eventually(WAIT, "the gap closed", || async {
+        let (_, body) = get_with(&url, &admin).await;
+        (body["data"][0]["state"] != "held at a gap" && body["data"][0]["heldAt"].is_null()).then_some(())
+    })
+    .await;
+    projector.stop().await;
+    env.cleanup().await;
+}
