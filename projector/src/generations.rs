@@ -614,12 +614,13 @@ impl Generations {
                 let recorded = sqlx::query(
                     "UPDATE projection_rebuilds
                      SET status = 'failed', phase = 'failed', error = $2, events_done = $3,
-                         updated_at = now(), finished_at = now()
+                         events_total = GREATEST(events_total, $4, $3), updated_at = now(), finished_at = now()
                      WHERE id = $1",
                 )
                 .bind(job.id)
                 .bind(error.to_string())
                 .bind(done)
+                .bind(total)
                 .execute(&self.pool)
                 .await;
                 if let Err(error) = recorded {

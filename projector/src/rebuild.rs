@@ -288,7 +288,7 @@ pub(crate) async fn catch_up_streams<M: ReadModel>(
         let mut events = Vec::new();
         for id in chunk {
             let version = states.rows.get(id).and_then(Option::as_ref).map_or(0, M::version);
-            events.extend(store::load_stream_range(conn, *id, version, i64::MAX).await?);
+            events.extend(store::load_stream_after(conn, *id, version).await?);
         }
         applied += states.apply(conn, &events).await?;
         states.flush(conn, limits.batch_size.max(1)).await?;

@@ -38,6 +38,23 @@ where
     Ok(keyspace.unwrap_or(readmodels::cache::Keyspace::FIRST))
 }
 
+/// Every event of one stream after version `after` in the store, in order (none when
+/// the stream has no later event).
+pub async fn load_stream_after(
+    conn: &mut PgConnection,
+    stream_id: Uuid,
+    after: i64,
+) -> Result<Vec<EventEnvelope>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version"
+    );
+    sqlx::query_as::<_, EventEnvelope>(&sql)
+        .bind(stream_id)
+        .bind(after)
+        .fetch_all(conn)
+        .await
+}
+
 /// The events of one stream with `after < version <= upto` from the store, in order.
 /// Every one of them committed before the event at `upto` was appended, so a hole means
 /// the store is inconsistent: an error, never a silent skip.

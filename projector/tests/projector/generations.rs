@@ -328,3 +328,109 @@ async fn a_second_rebuild_waits_for_the_first_and_a_bad_body_is_refused() {
     projector.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_whose_projector_died_is_marked_failed_and_its_tables_dropped_by_the_next() {
+    let env = TestEnv::new().await;
+    random_shop(&env, 2, 4).await;
+    // What a projector killed while building generation 2 leaves behind.
+    for sql in [
+        "INSERT INTO read_model_generations (generation, keyspace, state) VALUES (2, 2, 'building')",
+        "CREATE SCHEMA rm_g2",
+        "CREATE TABLE rm_g2.users_view (LIKE public.users_view INCLUDING ALL)",
+        "INSERT INTO projection_rebuilds (id, kind, generation, from_generation, actor_id, phase, updated_at)
+         VALUES (gen_random_uuid(), 'rebuild', 2, 1, gen_random_uuid(), 'replaying', now() - interval '5 minutes')",
+    ] {
+        sqlx::query(sql).execute(&env.db.pool).await.expect(sql);
+    }
+    let projector = env.start().await;
+    env.publish_outbox().await;
+    let http = reqwest::Client::new();
+    let token = env.token(Role::Admin).await;
+    let base = projector.url("");
+    let runs: Value = http
+        .get(format!("{base}/api/v1/projections/rebuilds"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("runs")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(runs["data"][0]["stalled"], true, "{runs}");
+
+    let run = run_to_end(&http, &token, &base, "/api/v1/projections/rebuilds").await;
+    assert_eq!(run["status"], "done", "{run}");
+    assert_eq!(run["generation"], 3);
+    assert_eq!(
+        generations(&http, &token, &base).await,
+        [(3, "live".into()), (2, "failed".into()), (1, "retired".into())]
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'rm_g2'"
+        )
+        .await,
+        0,
+        "what the dead run built is dropped"
+    );
+    let abandoned: String = sqlx::query_scalar("SELECT error FROM projection_rebuilds WHERE generation = 2")
+        .fetch_one(&env.db.pool)
+        .await
+        .expect("the abandoned run");
+    assert!(abandoned.contains("abandoned"), "{abandoned}");
+    projector.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_whose_counts_do_not_add_up_is_not_swapped_in() {
+    let env = TestEnv::new().await;
+    let script = random_shop(&env, 2, 4).await;
+    let projector = env.start().await;
+    env.publish_outbox().await;
+    eventually(WAIT, "the live projection", || async {
+        script
+            .matches(&env.product_rows().await, &env.order_rows().await)
+            .then_some(())
+    })
+    .await;
+    // A live row no event justifies: the new generation cannot have it, so it must not
+    // replace the live one silently.
+    sqlx::query(
+        "INSERT INTO users_view (id, email, name, role, version, created_at, updated_at)
+         VALUES (gen_random_uuid(), 'ghost@example.com', 'Ghost', 'user', 1, now(), now())",
+    )
+    .execute(&env.db.pool)
+    .await
+    .expect("ghost row");
+    let http = reqwest::Client::new();
+    let token = env.token(Role::Admin).await;
+    let base = projector.url("");
+    let run = run_to_end(&http, &token, &base, "/api/v1/projections/rebuilds").await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap_or("").contains("do not add up"),
+        "{run}"
+    );
+    assert_eq!(
+        generations(&http, &token, &base).await,
+        [(2, "failed".into()), (1, "live".into())]
+    );
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM users_view WHERE name = 'Ghost'").await,
+        1,
+        "the live generation is untouched"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'rm_g2'"
+        )
+        .await,
+        0
+    );
+    projector.stop().await;
+    env.cleanup().await;
+}
