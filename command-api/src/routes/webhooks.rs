@@ -20,7 +20,8 @@ use webhooks::{
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateWebhookRequest {
     /// Where deliveries are POSTed: an absolute `http` or `https` URL without user name,
-    /// password or fragment, at most 2048 characters.
+    /// password or fragment, at most 2048 characters, whose host is not `localhost` nor
+    /// a loopback, private or link-local address (unless `WEBHOOK_ALLOW_PRIVATE_NETWORKS`).
     #[schema(example = "https://subscriber.example.com/hooks/orders")]
     pub url: String,
     /// Event types to deliver (from the catalogue at `/asyncapi.json`, e.g.
@@ -137,7 +138,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateWebhookRequest>,
 ) -> Result<ApiResponse, ApiError> {
     let mut errors = Vec::new();
-    let url = field("url", input::url(&body.url), &mut errors);
+    let url = field("url", input::url(&body.url, state.webhook_networks), &mut errors);
     let event_types = field("eventTypes", input::event_types(&body.event_types), &mut errors);
     let description = field(
         "description",
@@ -237,7 +238,7 @@ pub async fn update(
         url: body
             .url
             .as_deref()
-            .and_then(|url| field("url", input::url(url), &mut errors)),
+            .and_then(|url| field("url", input::url(url, state.webhook_networks), &mut errors)),
         event_types: body
             .event_types
             .as_deref()

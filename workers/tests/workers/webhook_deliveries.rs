@@ -461,3 +461,38 @@ async fn a_replay_sends_stored_events_again_from_a_position() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_private_networks_allowed_a_delivery_to_loopback_fails_as_not_allowed_and_sends_nothing() {
+    let app = TestApp::spawn_with(1, |s| {
+        s.webhooks.networks = webhooks::NetworkPolicy::PublicOnly;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    // Stored directly, as an endpoint registered before the check (or by another path)
+    // would be: the workers refuse it at delivery time whatever the registration said.
+    let literal = register_endpoint(&app, &receiver.url("literal"), &["user.registered"]).await;
+    let named = format!("http://localhost:{}/named", receiver.address.port());
+    let named = register_endpoint(&app, &named, &["user.registered"]).await;
+
+    let event = app.register("Radia", "radia@example.com").await;
+    for hook in [&literal, &named] {
+        let dead = wait_for_status(&app, &hook.webhook, event.id, DeliveryStatus::Dead).await;
+        assert_eq!((dead.attempts, dead.last_status_code), (3, None));
+        let error = dead.last_error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("address not allowed: "), "{error}");
+        let detail = Webhooks::new(app.db.pool.clone())
+            .delivery(hook.webhook.id, dead.id)
+            .await
+            .expect("the database")
+            .expect("found");
+        assert!(detail.attempt_log.iter().all(|a| {
+            a.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("address not allowed"))
+        }));
+    }
+    assert!(receiver.received("literal").is_empty());
+    assert!(receiver.received("named").is_empty());
+    app.stop().await;
+}
