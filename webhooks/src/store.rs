@@ -377,8 +377,8 @@ impl Webhooks {
         Ok(Guarded::Done(()))
     }
 
-    /// Gives an endpoint a new secret, shown in the answer only; deliveries from now on
-    /// are signed with it.
+    /// Gives an endpoint a new secret, shown in the answer only; attempts claimed from
+    /// now on are signed with it, and the old secret signs nothing more (no overlap).
     pub async fn rotate_secret(
         &self,
         id: Uuid,
