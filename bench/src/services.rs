@@ -76,6 +76,8 @@ pub async fn command_api(scratch: &Scratch, argon2_max_concurrency: usize) -> an
         database_max_connections: 20,
         outbox_relay: true,
         console: Default::default(),
+        // Public addresses only; the bench registers no webhooks.
+        webhook_networks: Default::default(),
     };
     let app = command_api::Application::build(settings)
         .await

@@ -105,6 +105,7 @@ impl Application {
             login_limit: AccountLimit::failed_logins(limiter.clone(), settings.login_failure_limit),
             reset_limit: AccountLimit::password_resets(limiter, settings.password_reset_limit),
             webhooks: webhooks::Webhooks::new(pool.clone()),
+            webhook_networks: settings.webhook_networks,
             trust_forwarded_for: settings.trust_forwarded_for,
         };
         let readiness = readiness(&pool, &nats, &redis);

@@ -65,6 +65,9 @@ pub struct Settings {
     pub outbox_relay: bool,
     /// Where the operator console's calls to the workers and the projector go.
     pub console: ConsoleSettings,
+    /// `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (false): whether webhook URLs may name
+    /// `localhost` or an internal IP address (the workers check resolved names too).
+    pub webhook_networks: webhooks::NetworkPolicy,
 }
 
 /// Where the operator console (`/console`) finds the other services.
@@ -140,6 +143,7 @@ impl Settings {
                 workers_url: base_url("CONSOLE_WORKERS_URL", "http://localhost:8082")?,
                 projector_url: base_url("CONSOLE_PROJECTOR_URL", "http://localhost:8083")?,
             },
+            webhook_networks: webhooks::NetworkPolicy::from_env()?,
         })
     }
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub reset_limit: AccountLimit,
     /// Webhook endpoints and their deliveries.
     pub webhooks: webhooks::Webhooks,
+    /// Which addresses webhook URLs may name.
+    pub webhook_networks: webhooks::NetworkPolicy,
     /// Whether the client address comes from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
 }

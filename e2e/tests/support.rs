@@ -75,6 +75,8 @@ impl Stack {
             ("AUTH_RATE_LIMIT_PER_MINUTE", "0".into()),
             ("WORKER_BACKOFF_BASE_MS", "20".into()),
             ("WORKER_BACKOFF_MAX_MS", "200".into()),
+            // The tests' webhook receivers listen on 127.0.0.1.
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true".into()),
             // The projector says at debug level which event it applied.
             ("RUST_LOG", "info,projector=debug".into()),
             ("ADMIN_EMAIL", ADMIN_EMAIL.into()),

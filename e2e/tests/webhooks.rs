@@ -67,7 +67,8 @@ async fn a_registered_endpoint_gets_signed_events_and_its_deliveries_are_listed(
         let response = http
             .post(format!("{}/api/v1/webhooks", stack.command))
             .bearer_auth(&admin)
-            .json(&json!({"url": format!("{base}/{name}"), "eventTypes": ["user.registered"]}))
+            // A token of the subscriber's own in the URL, which must not reach the logs.
+            .json(&json!({"url": format!("{base}/{name}?token=sub-token-{name}"), "eventTypes": ["user.registered"]}))
             .send()
             .await
             .expect("register the endpoint");
@@ -161,6 +162,25 @@ async fn a_registered_endpoint_gets_signed_events_and_its_deliveries_are_listed(
         .filter(|a| a["action"] == "webhook.create")
         .count();
     assert_eq!(created, 2, "{actions}");
+
+    // The registrations are logged with the URL's host only.
+    let log = stack.log("command-api");
+    let registered: Vec<Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "webhook registered")
+        .collect();
+    assert_eq!(registered.len(), 2, "{log}");
+    assert!(
+        registered.iter().all(|line| line["url.host"] == "127.0.0.1"),
+        "{registered:?}"
+    );
+    for service in ["command-api", "workers"] {
+        assert!(
+            !stack.log(service).contains("sub-token"),
+            "{service} logged a URL's query"
+        );
+    }
 }
 
 fn chrono_now() -> i64 {

@@ -1,6 +1,8 @@
-//! What an admin may register: an absolute `http`/`https` URL without credentials, a
-//! set of known event types (or `*`), an optional description. Each check answers a
-//! message for the field it is about.
+//! What an admin may register: an absolute `http`/`https` URL without credentials, not
+//! aimed at an internal address ([`crate::address`]), a set of known event types (or
+//! `*`), an optional description. Each check answers a message for the field it is about.
+
+use crate::address::NetworkPolicy;
 
 /// The longest URL.
 pub const MAX_URL: usize = 2048;
@@ -33,8 +35,10 @@ pub struct WebhookPatch {
     pub enabled: Option<bool>,
 }
 
-/// A URL deliveries can be POSTed to.
-pub fn url(raw: &str) -> Result<String, String> {
+/// A URL deliveries can be POSTed to; under [`NetworkPolicy::PublicOnly`] not one whose
+/// host is an internal IP address or `localhost` (names are checked again, resolved,
+/// at every delivery).
+pub fn url(raw: &str, networks: NetworkPolicy) -> Result<String, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err("must not be empty".into());
@@ -55,6 +59,11 @@ pub fn url(raw: &str) -> Result<String, String> {
     }
     if parsed.fragment().is_some() {
         return Err("must not have a fragment".into());
+    }
+    if networks.check_url(&parsed).is_err() {
+        return Err(
+            "must not point at localhost or a loopback, private, link-local or other internal address".into(),
+        );
     }
     Ok(parsed.to_string())
 }
@@ -105,14 +114,18 @@ pub fn description(raw: Option<&str>) -> Result<Option<String>, String> {
 mod tests {
     use super::*;
 
+    fn public(raw: &str) -> Result<String, String> {
+        url(raw, NetworkPolicy::PublicOnly)
+    }
+
     #[test]
     fn urls_must_be_absolute_http_without_credentials() {
         assert_eq!(
-            url(" https://example.com/hooks ").as_deref(),
+            public(" https://example.com/hooks ").as_deref(),
             Ok("https://example.com/hooks")
         );
         assert_eq!(
-            url("http://127.0.0.1:9000/in?x=1").as_deref(),
+            url("http://127.0.0.1:9000/in?x=1", NetworkPolicy::AllowPrivate).as_deref(),
             Ok("http://127.0.0.1:9000/in?x=1")
         );
         for bad in [
@@ -123,9 +136,25 @@ mod tests {
             "https://e.com/#x",
             "javascript:alert(1)",
         ] {
-            assert!(url(bad).is_err(), "{bad}");
+            assert!(public(bad).is_err(), "{bad}");
+            assert!(url(bad, NetworkPolicy::AllowPrivate).is_err(), "{bad}");
         }
-        assert!(url(&format!("https://e.com/{}", "a".repeat(MAX_URL))).is_err());
+        assert!(public(&format!("https://e.com/{}", "a".repeat(MAX_URL))).is_err());
+    }
+
+    #[test]
+    fn urls_of_internal_hosts_are_refused_unless_private_networks_are_allowed() {
+        for internal in [
+            "http://127.0.0.1:9000/in",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.5/hooks",
+            "http://[::1]:8080/",
+            "http://localhost:3000/hooks",
+        ] {
+            let error = public(internal).expect_err(internal);
+            assert!(error.contains("internal address"), "{error}");
+            assert!(url(internal, NetworkPolicy::AllowPrivate).is_ok(), "{internal}");
+        }
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! (the timestamp is Unix seconds, also in `Webhook-Timestamp`). A receiver recomputes
 //! the digest over the raw body it received, compares in constant time, and refuses a
 //! timestamp far from its clock, which stops a captured delivery being replayed later.
-//! While a secret is being rotated, the header carries one `v1=` per valid secret.
+//! Each endpoint has one secret, so the header carries one `v1=`. Rotating it
+//! ([`crate::Webhooks::rotate_secret`]) replaces it at once, with no overlap: attempts
+//! claimed from then on are signed with the new secret only, while an attempt claimed
+//! just before (in flight for at most `WEBHOOK_TIMEOUT_MS`) still carries the old one,
+//! so a receiver switching secrets should accept either for that long. [`verify`]
+//! takes a header with several `v1=` (a format other senders use for overlapping
+//! secrets); this one never sends more than one.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

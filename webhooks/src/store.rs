@@ -377,8 +377,8 @@ impl Webhooks {
         Ok(Guarded::Done(()))
     }
 
-    /// Gives an endpoint a new secret, shown in the answer only; deliveries from now on
-    /// are signed with it.
+    /// Gives an endpoint a new secret, shown in the answer only; attempts claimed from
+    /// now on are signed with it, and the old secret signs nothing more (no overlap).
     pub async fn rotate_secret(
         &self,
         id: Uuid,
@@ -530,13 +530,16 @@ impl Webhooks {
         Ok(Some(queued))
     }
 
-    /// Creates the deliveries of one event: one for every enabled endpoint that takes
-    /// its type and was registered before it. Idempotent (a redelivered event adds none).
+    /// Creates the deliveries of one event: one for every endpoint that takes its type
+    /// and was registered before it, disabled ones included: their deliveries wait
+    /// ([`Webhooks::claim`] takes only enabled endpoints') and go out when the endpoint
+    /// is enabled again, so nothing is lost while it is off. Idempotent (a redelivered
+    /// event adds none).
     pub async fn fan_out(&self, event: &EventEnvelope) -> Result<u64, sqlx::Error> {
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, position)
              SELECT gen_random_uuid(), w.id, $1, $2, $3 FROM webhooks w
-             WHERE w.enabled AND w.start_position < $3 AND ($2 = ANY(w.event_types) OR '*' = ANY(w.event_types))
+             WHERE w.start_position < $3 AND ($2 = ANY(w.event_types) OR '*' = ANY(w.event_types))
              ON CONFLICT (webhook_id, event_id) DO NOTHING",
         )
         .bind(event.id)

@@ -36,6 +36,9 @@ pub enum BuildError {
         /// Why.
         source: std::io::Error,
     },
+    /// The HTTP client of webhook deliveries cannot be set up (no TLS roots, say).
+    #[error("the webhook HTTP client cannot be built: {0}")]
+    WebhookClient(#[source] reqwest::Error),
 }
 
 /// A built service, listening but not yet serving or consuming.
@@ -118,7 +121,8 @@ impl Application {
             permits.clone(),
             settings.concurrency,
         ));
-        let dispatcher = Dispatcher::new(hooks.clone(), settings.webhooks, wake);
+        let dispatcher =
+            Dispatcher::new(hooks.clone(), settings.webhooks, wake).map_err(BuildError::WebhookClient)?;
         let state = AppState {
             pool: pool.clone(),
             verifier: Arc::new(TokenVerifier::new(pool.clone(), &settings.jwt_issuer)),

@@ -7,7 +7,8 @@
 //! `dead_letter_retries`, from which readers get its rate and ETA. Each dead letter it
 //! retries is recorded in `operator_actions`.
 //!
-//! A run only takes dead letters that were dead when it started. One whose process died
+//! A run only takes dead letters that were dead when it started, and measures the
+//! filter's ages from its start, not from each chunk's read. One whose process died
 //! stays `running` with a stale `updatedAt` and is shown `stalled`; starting another
 //! retries what is still dead (what it resolved is not dead any more).
 
@@ -146,28 +147,34 @@ impl Retrier {
     }
 
     /// Starts a run over the dead letters `filter` takes (its status is ignored: only
-    /// dead ones), recorded in `operator_actions`, and returns it as it begins.
+    /// dead ones), recorded in `operator_actions`, and returns it as it begins. Its ages
+    /// are measured from the start and kept as times in the run's filter
+    /// ([`Filter::fixed_at`]), so every chunk reads the same window.
     pub async fn start(
         &self,
         actor: Uuid,
         filter: Filter,
         reason: Option<&str>,
     ) -> Result<RetryRun, sqlx::Error> {
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        // The transaction's time: the run's `started_at` below is the same instant.
+        let started_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
         let filter = Filter {
             status: Some(DeadLetterStatus::Dead),
             ..filter
-        };
-        let id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
-        let started_at: DateTime<Utc> = sqlx::query_scalar(
-            "INSERT INTO dead_letter_retries (id, actor_id, filter, reason) VALUES ($1, $2, $3, $4)
-             RETURNING started_at",
+        }
+        .fixed_at(started_at);
+        sqlx::query(
+            "INSERT INTO dead_letter_retries (id, actor_id, filter, reason, started_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(id)
         .bind(actor)
         .bind(Json(&filter))
         .bind(reason)
-        .fetch_one(&mut *tx)
+        .bind(started_at)
+        .execute(&mut *tx)
         .await?;
         let total = dead_letters::count_matching(&self.pool, &filter, started_at).await?;
         sqlx::query("UPDATE dead_letter_retries SET total = $2 WHERE id = $1")

@@ -122,13 +122,44 @@ pub struct Filter {
     pub older_than_seconds: Option<u64>,
     /// Only those that became dead letters at most this many seconds ago.
     pub newer_than_seconds: Option<u64>,
+    /// Only those that became dead letters at or before this time; when set it takes the
+    /// place of `olderThanSeconds` (a bulk retry's `olderThanSeconds` measured from its
+    /// start, [`Filter::fixed_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_until: Option<DateTime<Utc>>,
+    /// Only those that became dead letters at or after this time; when set it takes the
+    /// place of `newerThanSeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_since: Option<DateTime<Utc>>,
 }
 
-/// The `WHERE` clause of a [`Filter`], its parameters `$1`..`$5` bound by [`bind`].
+impl Filter {
+    /// The filter with its ages turned into times measured back from `now`, so that a
+    /// run reading chunk after chunk takes one window however long it runs, instead of
+    /// one that slides with the clock. The ages stay, for readers of the run.
+    pub fn fixed_at(self, now: DateTime<Utc>) -> Self {
+        // An age too large to subtract reaches back before any dead letter.
+        let back = |seconds: u64| {
+            i64::try_from(seconds)
+                .ok()
+                .and_then(chrono::TimeDelta::try_seconds)
+                .and_then(|age| now.checked_sub_signed(age))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        Self {
+            created_until: self.created_until.or(self.older_than_seconds.map(back)),
+            created_since: self.created_since.or(self.newer_than_seconds.map(back)),
+            ..self
+        }
+    }
+}
+
+/// The `WHERE` clause of a [`Filter`], its parameters `$1`..`$7` bound by [`bind`]: a
+/// fixed time (`$6`, `$7`) wins over the age it was computed from (`$4`, `$5`).
 const FILTER: &str = "($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR effect = $2)
      AND ($3::text IS NULL OR error ILIKE '%' || $3 || '%' ESCAPE '\\')
-     AND ($4::float8 IS NULL OR created_at <= now() - make_interval(secs => $4))
-     AND ($5::float8 IS NULL OR created_at >= now() - make_interval(secs => $5))";
+     AND created_at <= COALESCE($6::timestamptz, now() - make_interval(secs => $4::float8), 'infinity')
+     AND created_at >= COALESCE($7::timestamptz, now() - make_interval(secs => $5::float8), '-infinity')";
 
 /// `text` as a literal part of an `ILIKE` pattern.
 fn like_escaped(text: &str) -> String {
@@ -152,6 +183,8 @@ fn bind<'q, O>(
         .bind(filter.error.as_deref().map(like_escaped))
         .bind(filter.older_than_seconds.map(|s| s as f64))
         .bind(filter.newer_than_seconds.map(|s| s as f64))
+        .bind(filter.created_until)
+        .bind(filter.created_since)
 }
 
 /// One page of dead letters, newest first, and how many match in all.
@@ -172,7 +205,7 @@ pub async fn list(
         sqlx::query_as::<_, DeadLetterSummary>(&format!(
             "SELECT id, event_id, effect, subject, error, attempts, status, created_at, updated_at
              FROM dead_letters WHERE {FILTER}
-             ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"
+             ORDER BY created_at DESC, id DESC LIMIT $8 OFFSET $9"
         )),
         filter,
     )
@@ -195,9 +228,9 @@ pub async fn next_matching(
 ) -> Result<Vec<(DateTime<Utc>, Uuid)>, sqlx::Error> {
     bind(
         sqlx::query_as(&format!(
-            "SELECT created_at, id FROM dead_letters WHERE {FILTER} AND created_at <= $6
-               AND ($7::timestamptz IS NULL OR (created_at, id) > ($7, $8))
-             ORDER BY created_at, id LIMIT $9"
+            "SELECT created_at, id FROM dead_letters WHERE {FILTER} AND created_at <= $8
+               AND ($9::timestamptz IS NULL OR (created_at, id) > ($9, $10))
+             ORDER BY created_at, id LIMIT $11"
         )),
         filter,
     )
@@ -217,7 +250,7 @@ pub async fn count_matching(
 ) -> Result<i64, sqlx::Error> {
     let (total,): (i64,) = bind(
         sqlx::query_as(&format!(
-            "SELECT count(*) FROM dead_letters WHERE {FILTER} AND created_at <= $6"
+            "SELECT count(*) FROM dead_letters WHERE {FILTER} AND created_at <= $8"
         )),
         filter,
     )
@@ -271,4 +304,51 @@ pub async fn discard(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Discarde
         Some(DeadLetterStatus::Resolved) => Discarded::AlreadyResolved,
         Some(_) => Discarded::AlreadyDiscarded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixing_a_filter_turns_its_ages_into_times_before_the_start_and_keeps_the_ages() {
+        let start = DateTime::parse_from_rfc3339("2026-12-03T12:00:00Z")
+            .expect("a time")
+            .to_utc();
+        let filter = Filter {
+            older_than_seconds: Some(1800),
+            newer_than_seconds: Some(7200),
+            ..Filter::default()
+        }
+        .fixed_at(start);
+        assert_eq!(filter.created_until, Some(start - chrono::TimeDelta::minutes(30)));
+        assert_eq!(filter.created_since, Some(start - chrono::TimeDelta::hours(2)));
+        assert_eq!(
+            (filter.older_than_seconds, filter.newer_than_seconds),
+            (Some(1800), Some(7200))
+        );
+        // Fixed once, fixed for good: a later start does not move it.
+        assert_eq!(
+            filter.clone().fixed_at(start + chrono::TimeDelta::hours(1)),
+            filter
+        );
+        // Without ages there is nothing to fix; an age beyond the calendar reaches back to its start.
+        assert_eq!(Filter::default().fixed_at(start), Filter::default());
+        let ancient = Filter {
+            newer_than_seconds: Some(u64::MAX),
+            ..Filter::default()
+        }
+        .fixed_at(start);
+        assert_eq!(ancient.created_since, Some(DateTime::<Utc>::MIN_UTC));
+    }
+
+    #[test]
+    fn a_stored_filter_without_fixed_times_still_reads() {
+        let filter: Filter =
+            serde_json::from_str(r#"{"status":"dead","olderThanSeconds":60}"#).expect("a stored filter");
+        assert_eq!(
+            (filter.created_until, filter.older_than_seconds),
+            (None, Some(60))
+        );
+    }
 }

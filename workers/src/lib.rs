@@ -15,7 +15,8 @@
 //!   `user.registered` and the order confirmation on `order.placed` (amounts formatted by
 //!   [`amounts`]), over SMTP or into `.eml` files.
 //! * [`webhook`]: webhook deliveries: every event fanned out to the endpoints that take
-//!   it, sent signed, retried, dead after the last attempt.
+//!   it, sent signed, retried, dead after the last attempt; [`egress`]: the client they
+//!   leave by, which connects to public addresses only.
 //! * [`api`]: the operator API (dead letters, consumer state), health and docs.
 //! * [`app`]: [`Application`], built from [`Settings`], run until cancelled.
 
@@ -27,6 +28,7 @@ pub mod consumer;
 pub mod dead_letters;
 pub mod delivery;
 pub mod effects;
+pub mod egress;
 pub mod email_change;
 pub mod ledger;
 pub mod mail;

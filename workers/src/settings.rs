@@ -65,6 +65,9 @@ pub struct WebhookSettings {
     /// `WEBHOOK_POLL_MS` (default 500): how often due deliveries are looked for when
     /// nothing new arrived (new events wake the dispatcher at once).
     pub poll: Duration,
+    /// `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (default false): whether deliveries may go to
+    /// loopback, private, link-local and other internal addresses.
+    pub networks: webhooks::NetworkPolicy,
 }
 
 impl Default for WebhookSettings {
@@ -75,6 +78,7 @@ impl Default for WebhookSettings {
             concurrency: 32,
             per_endpoint: 4,
             poll: Duration::from_millis(500),
+            networks: webhooks::NetworkPolicy::PublicOnly,
         }
     }
 }
@@ -102,6 +106,7 @@ impl WebhookSettings {
             concurrency: small("WEBHOOK_CONCURRENCY", concurrency)?,
             per_endpoint: small("WEBHOOK_PER_ENDPOINT", per_endpoint)?,
             poll: Duration::from_millis(positive("WEBHOOK_POLL_MS", 500)?),
+            networks: webhooks::NetworkPolicy::from_env()?,
         })
     }
 }

@@ -11,12 +11,16 @@
 //!   to one endpoint are in flight per process, so a slow or failing endpoint cannot
 //!   hold up the others.
 //!
+//! Deliveries only go to public addresses unless `WEBHOOK_ALLOW_PRIVATE_NETWORKS` is
+//! set ([`crate::egress`]); a refused one is a failed attempt (`address not allowed: …`).
+//!
 //! Deliveries are at least once: a worker that dies after the endpoint answered and
 //! before the attempt is recorded leaves it to be sent again when its claim runs out.
 //! `Webhook-Id` (the event id) lets receivers drop the copy.
 
 use crate::consumer::Handler;
 use crate::delivery::Outcome;
+use crate::egress;
 use crate::retry::RetryPolicy;
 use crate::settings::WebhookSettings;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
@@ -113,22 +117,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher over `webhooks`, woken early by `wake`.
-    pub fn new(webhooks: Webhooks, settings: WebhookSettings, wake: Arc<Notify>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-            // A redirect would send the signed event somewhere the admin did not register.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cqrs-backend-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the webhook HTTP client builds from static settings");
-        Self {
+    /// A dispatcher over `webhooks`, woken early by `wake`, connecting only where
+    /// `settings.networks` allows ([`crate::egress`]).
+    pub fn new(webhooks: Webhooks, settings: WebhookSettings, wake: Arc<Notify>) -> reqwest::Result<Self> {
+        let client = egress::client(settings.networks, settings.timeout)?;
+        Ok(Self {
             webhooks,
             client,
             settings,
             wake,
-        }
+        })
     }
 
     /// How long a claim lasts: an attempt's deadline and the time to record it.
@@ -280,6 +278,15 @@ impl Dispatcher {
                 };
             }
         };
+        if let Err(refused) = egress::check_url(self.settings.networks, &claimed.url) {
+            return AttemptResult {
+                started_at,
+                duration: clock.elapsed(),
+                status_code: None,
+                error: Some(refused.to_string()),
+                retry_after: None,
+            };
+        }
         let timestamp = started_at.timestamp();
         let signature = signing::signature_header(&claimed.secret, timestamp, &body);
         let sent = self
@@ -396,7 +403,9 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 
 /// Why a request got no answer, in words for the deliveries list.
 fn describe(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
+    if let Some(refused) = egress::refusal(error) {
+        refused.to_string()
+    } else if error.is_timeout() {
         format!("no answer within {} ms", timeout.as_millis())
     } else if error.is_connect() {
         "could not connect to the endpoint".to_owned()

@@ -20,7 +20,8 @@ use webhooks::{
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateWebhookRequest {
     /// Where deliveries are POSTed: an absolute `http` or `https` URL without user name,
-    /// password or fragment, at most 2048 characters.
+    /// password or fragment, at most 2048 characters, whose host is not `localhost` nor
+    /// a loopback, private or link-local address (unless `WEBHOOK_ALLOW_PRIVATE_NETWORKS`).
     #[schema(example = "https://subscriber.example.com/hooks/orders")]
     pub url: String,
     /// Event types to deliver (from the catalogue at `/asyncapi.json`, e.g.
@@ -110,6 +111,15 @@ fn field<T>(name: &str, checked: Result<T, String>, errors: &mut Vec<FieldError>
         .ok()
 }
 
+/// The host of an endpoint's URL, all of it that goes into logs: subscribers often put
+/// a token of their own in the path or query.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn found(webhook: Webhook) -> ApiResponse {
     let version = webhook.version;
     ApiResponse::ok(webhook).etag(version)
@@ -137,7 +147,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateWebhookRequest>,
 ) -> Result<ApiResponse, ApiError> {
     let mut errors = Vec::new();
-    let url = field("url", input::url(&body.url), &mut errors);
+    let url = field("url", input::url(&body.url, state.webhook_networks), &mut errors);
     let event_types = field("eventTypes", input::event_types(&body.event_types), &mut errors);
     let description = field(
         "description",
@@ -157,7 +167,11 @@ pub async fn create(
         .create(&new, caller.id)
         .await
         .map_err(ApiError::internal)?;
-    tracing::info!(webhook.id = %created.webhook.id, url = %created.webhook.url, "webhook registered");
+    tracing::info!(
+        webhook.id = %created.webhook.id,
+        url.host = host_of(&created.webhook.url),
+        "webhook registered"
+    );
     let location = format!("/api/v1/webhooks/{}", created.webhook.id);
     let version = created.webhook.version;
     Ok(ApiResponse::created(created)
@@ -237,7 +251,7 @@ pub async fn update(
         url: body
             .url
             .as_deref()
-            .and_then(|url| field("url", input::url(url), &mut errors)),
+            .and_then(|url| field("url", input::url(url, state.webhook_networks), &mut errors)),
         event_types: body
             .event_types
             .as_deref()

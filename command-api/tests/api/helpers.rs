@@ -47,6 +47,7 @@ pub fn settings(db: &TestDb, nats: &TestNats, redis: &TestRedis) -> Settings {
         database_max_connections: 20,
         outbox_relay: true,
         console: Default::default(),
+        webhook_networks: webhooks::NetworkPolicy::PublicOnly,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/webhooks`: admins register endpoints (the secret shown once), change them
 //! with `If-Match`, delete them, and list, retry and replay their deliveries.
 
-use crate::helpers::{TestApp, body, error_code, spawn_app};
+use crate::helpers::{TestApp, body, error_code, spawn_app, spawn_with};
 use serde_json::{Value, json};
 use std::time::Duration;
 use testkit::eventually;
@@ -143,6 +143,59 @@ async fn a_bad_endpoint_is_400_naming_every_field_and_nothing_is_stored() {
     assert_eq!((status, code.as_str()), (404, "NOT_FOUND"));
     let (status, _, _) = error_code(get(&app, &admin, "/api/v1/webhooks?perPage=101").await).await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_on_localhost_or_an_internal_address_is_refused_unless_private_networks_are_allowed() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin_token().await;
+    let internal = [
+        "http://127.0.0.1:9000/hooks",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.8/hooks",
+        "http://192.168.1.20:8080/",
+        "http://[::1]/hooks",
+        "http://[fd00::1]/hooks",
+        "http://localhost:3000/hooks",
+    ];
+    for url in internal {
+        let (status, code, answer) =
+            error_code(register(&app, &admin, json!({"url": url, "eventTypes": ["*"]})).await).await;
+        assert_eq!((status, code.as_str()), (400, "VALIDATION_ERROR"), "{url}");
+        let detail = &answer["error"]["details"][0];
+        assert_eq!(detail["field"], "url", "{answer}");
+        assert!(
+            detail["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("internal address")),
+            "{answer}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM webhooks").await, 0);
+    // A change of URL is checked the same way.
+    let hook = registered(&app, &admin, json!(["*"])).await;
+    let (status, _, answer) = error_code(
+        app.client
+            .patch(app.url(&format!("/api/v1/webhooks/{}", hook["id"].as_str().expect("id"))))
+            .bearer_auth(&admin)
+            .header("If-Match", "*")
+            .json(&json!({"url": "http://169.254.169.254/"}))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["details"][0]["field"].as_str()),
+        (400, Some("url"))
+    );
+
+    let open = spawn_with(|s| s.webhook_networks = webhooks::NetworkPolicy::AllowPrivate).await;
+    let (_, admin) = open.admin_token().await;
+    for url in internal {
+        let response = register(&open, &admin, json!({"url": url, "eventTypes": ["*"]})).await;
+        assert_eq!(response.status(), 201, "{url}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,6 +107,8 @@ pub(super) fn filter(
         error,
         older_than_seconds: age("olderThan", older_than)?,
         newer_than_seconds: age("newerThan", newer_than)?,
+        created_until: None,
+        created_since: None,
     })
 }
 

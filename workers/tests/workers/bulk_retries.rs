@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use testkit::eventually;
 use uuid::Uuid;
+use workers::dead_letters::{self, DeadLetterStatus, Filter};
 
 async fn get(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
     let response = app
@@ -255,5 +256,83 @@ async fn a_bulk_retry_walks_more_than_one_chunk_and_counts_what_fails_again() {
         .await
         .expect("attempts");
     assert_eq!(attempts, [6], "each retried once, none twice");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_retry_measures_its_ages_from_its_start_not_from_each_chunk() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Role::Admin).await;
+    // Dead letters 90 minutes and 3 hours old, whose events cannot be performed.
+    let letters: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO dead_letters (id, event_id, effect, subject, event, error, attempts, created_at)
+         SELECT gen_random_uuid(), gen_random_uuid(), 'welcome_email', 'events.user.registered',
+                '{\"not\": \"an envelope\"}', 'broken', 5, now() - make_interval(mins => age)
+         FROM unnest(ARRAY[90, 180]) AS age ORDER BY age RETURNING id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("dead letters");
+
+    let (status, location, body) = start(&app, &admin, json!({"olderThan": "30m", "newerThan": "2h"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let filter = &body["data"]["filter"];
+    let time = |value: &Value| {
+        chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
+            .expect("RFC 3339")
+            .to_utc()
+    };
+    let started_at = time(&body["data"]["startedAt"]);
+    // The ages stay for readers; the times they give at the start are what the run reads.
+    assert_eq!(
+        (
+            filter["olderThanSeconds"].as_u64(),
+            filter["newerThanSeconds"].as_u64()
+        ),
+        (Some(1800), Some(7200))
+    );
+    assert_eq!(
+        time(&filter["createdUntil"]),
+        started_at - chrono::TimeDelta::minutes(30)
+    );
+    assert_eq!(
+        time(&filter["createdSince"]),
+        started_at - chrono::TimeDelta::hours(2)
+    );
+    assert_eq!(body["data"]["total"], 1);
+    let run = finished(&app, &admin, &location.expect("a Location")).await;
+    assert_eq!(
+        (run["processed"].as_i64(), run["failed"].as_i64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+
+    // A run that started an hour ago and reads its next chunk now still takes what was
+    // under two hours old at its start; the ages measured from now would take nothing.
+    let now: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("now");
+    let ages = Filter {
+        status: Some(DeadLetterStatus::Dead),
+        newer_than_seconds: Some(3600),
+        ..Filter::default()
+    };
+    let fixed = ages.clone().fixed_at(now - chrono::TimeDelta::hours(1));
+    let taken = |filter: Filter| {
+        let pool = app.db.pool.clone();
+        async move {
+            let chunk = dead_letters::next_matching(&pool, &filter, now, None, 50)
+                .await
+                .expect("a chunk");
+            let counted = dead_letters::count_matching(&pool, &filter, now)
+                .await
+                .expect("a count");
+            assert_eq!(counted, chunk.len() as i64);
+            chunk.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(taken(fixed).await, [letters[0]]);
+    assert_eq!(taken(ages).await, Vec::<Uuid>::new());
     app.stop().await;
 }

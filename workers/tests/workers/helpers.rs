@@ -73,6 +73,8 @@ pub fn test_settings(db: &TestDb, nats: &TestNats, smtp: &SmtpServer) -> Setting
             concurrency: 8,
             per_endpoint: 2,
             poll: Duration::from_millis(50),
+            // The test receivers listen on 127.0.0.1.
+            networks: webhooks::NetworkPolicy::AllowPrivate,
         },
         ..Settings::default()
     }
