@@ -568,16 +568,20 @@ impl Webhooks {
             .unzip();
         let rows: Vec<ClaimedRow> = sqlx::query_as(
             "WITH open AS (
-                 SELECT w.id, $2 - COALESCE(f.running, 0) AS room
+                 SELECT w.id, COALESCE(f.running, 0) AS running, $2 - COALESCE(f.running, 0) AS room
                  FROM webhooks w LEFT JOIN unnest($3::uuid[], $5::bigint[]) AS f(id, running) ON f.id = w.id
                  WHERE w.enabled
              ), picked AS (
+                 -- Endpoints with the fewest deliveries in flight first, then the one that
+                 -- waited longest: freed slots go round the endpoints with a backlog
+                 -- instead of back to the first ones in table order.
                  SELECT d.id FROM open w CROSS JOIN LATERAL (
-                     SELECT id FROM webhook_deliveries
+                     SELECT id, next_attempt_at FROM webhook_deliveries
                      WHERE webhook_id = w.id AND status = 'pending' AND next_attempt_at <= now()
                      ORDER BY next_attempt_at LIMIT w.room FOR UPDATE SKIP LOCKED
                  ) d
                  WHERE w.room > 0
+                 ORDER BY w.running, min(d.next_attempt_at) OVER (PARTITION BY w.id), w.id, d.next_attempt_at
                  LIMIT $1
              ), claimed AS (
                  UPDATE webhook_deliveries d SET attempts = d.attempts + 1,

@@ -522,3 +522,62 @@ async fn without_private_networks_allowed_a_delivery_to_loopback_fails_as_not_al
     assert!(receiver.received("named").is_empty());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freed_slots_go_to_the_endpoints_with_the_fewest_deliveries_in_flight() {
+    let db = testkit::TestDb::new().await;
+    let store = Webhooks::new(db.pool.clone());
+    let mut endpoints = Vec::new();
+    for name in ["first", "second", "third"] {
+        let created = store
+            .create(
+                &NewWebhook {
+                    url: format!("https://example.com/{name}"),
+                    event_types: vec!["*".to_owned()],
+                    description: None,
+                },
+                Uuid::now_v7(),
+            )
+            .await
+            .expect("endpoint");
+        for position in 0..5 {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, position, next_attempt_at)
+                 VALUES ($1, $2, $3, 'user.registered', $4, now() - make_interval(secs => $4))",
+            )
+            .bind(Uuid::now_v7())
+            .bind(created.webhook.id)
+            .bind(Uuid::now_v7())
+            .bind(f64::from(position))
+            .execute(&db.pool)
+            .await
+            .expect("delivery");
+        }
+        endpoints.push(created.webhook.id);
+    }
+    // The first two are busy; the one freed slot goes to the idle third, though the
+    // others were created first and have deliveries as old.
+    let in_flight = [(endpoints[0], 2), (endpoints[1], 1)];
+    let claimed = store
+        .claim(1, 4, &in_flight, Duration::from_secs(30))
+        .await
+        .expect("claim");
+    assert_eq!(
+        claimed.iter().map(|c| c.webhook_id).collect::<Vec<_>>(),
+        [endpoints[2]]
+    );
+    let claimed = store
+        .claim(
+            2,
+            4,
+            &[(endpoints[0], 2), (endpoints[1], 1), (endpoints[2], 2)],
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("claim");
+    assert!(
+        claimed.iter().all(|c| c.webhook_id == endpoints[1]),
+        "the least busy next"
+    );
+    assert_eq!(claimed.len(), 2);
+}
