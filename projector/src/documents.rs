@@ -100,10 +100,10 @@ impl Documents {
         })
     }
 
-    /// After a swap of generations: the documents of the `users` and `orders` whose rows
-    /// changed under the swap's lock, and of every product (units sold and review
-    /// statistics move with orders and reviews); how many of each kind.
-    pub async fn rewrite_after_swap<C>(
+    /// For a swap of generations: the documents of the `users` and `orders` whose rows
+    /// changed under the swap's lock, read over `pool` (the new generation's tables);
+    /// how many of each kind.
+    pub async fn rewrite_changed<C>(
         &self,
         pool: &PgPool,
         conn: &C,
@@ -115,9 +115,18 @@ impl Documents {
     {
         Ok(Counts {
             users: rewrite(pool, &self.users, conn, users).await?,
-            products: refill(pool, &self.products, conn).await?,
+            products: 0,
             orders: rewrite(pool, &self.orders, conn, orders).await?,
         })
+    }
+
+    /// Writes every product document from Postgres (units sold and review statistics move
+    /// with orders and reviews, so after a swap every product is written again); how many.
+    pub async fn refill_products<C>(&self, pool: &PgPool, conn: &C) -> Result<u64, RebuildError>
+    where
+        C: ConnectionLike + Clone + Send + Sync,
+    {
+        refill(pool, &self.products, conn).await
     }
 
     /// Pays what `debt` owes of every kind; what cannot be paid now stays owed.

@@ -46,6 +46,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Advisory lock key that takes starts one at a time.
+const START_LOCK: i64 = 0x726d_6765_6e5f_7631;
 /// How often a run records its progress.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A running run that has not recorded progress for this long lost its projector.
@@ -60,10 +62,11 @@ const CAUGHT_UP: u64 = 1_000;
 /// How long the documents of the generation swapped out are kept: readers move to the
 /// new key space within their poll interval (250 ms), this is ample.
 const OLD_DOCUMENTS_GRACE: Duration = Duration::from_secs(3);
-/// How long the swap waits for a table lock before it tries again.
-const SWAP_LOCK_TIMEOUT: &str = "5s";
+/// How long the swap waits for its table locks before it lets readers through and tries
+/// again: readers queue behind a waiting exclusive lock, so this is how long one may wait.
+const SWAP_LOCK_TIMEOUT: &str = "200ms";
 /// Swap attempts before the run fails.
-const SWAP_ATTEMPTS: usize = 3;
+const SWAP_ATTEMPTS: usize = 25;
 
 /// The schema a generation's tables are in while it is not live.
 pub fn schema_of(generation: i64) -> String {
@@ -252,6 +255,18 @@ const GENERATION_COLUMNS: &str = "generation, keyspace, state, \
      CASE WHEN state = 'live' THEN 'public' ELSE 'rm_g' || generation END AS schema, \
      position, created_at, live_since, retired_at";
 
+/// How a run ended.
+struct End {
+    status: &'static str,
+    error: Option<String>,
+    done: i64,
+    total: i64,
+    checks: Option<serde_json::Value>,
+}
+
+/// Attempts at recording how a run ended.
+const END_ATTEMPTS: u32 = 15;
+
 /// What a run is working on, shared with its heartbeat.
 #[derive(Debug, Default)]
 struct Progress {
@@ -330,12 +345,11 @@ impl Generations {
     ) -> Result<RebuildRun, GenerationError> {
         self.abandon_stale().await?;
         let mut tx = self.pool.begin().await?;
-        // The live row locked: starts are taken one at a time.
-        let (from_generation, from_keyspace): (i64, i64) = sqlx::query_as(
-            "SELECT generation, keyspace FROM read_model_generations WHERE state = 'live' FOR UPDATE",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        // Starts are taken one at a time; a run going on (a swap included) answers first.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(START_LOCK)
+            .execute(&mut *tx)
+            .await?;
         if let Some(running) =
             sqlx::query_scalar::<_, Uuid>("SELECT id FROM projection_rebuilds WHERE status = 'running'")
                 .fetch_optional(&mut *tx)
@@ -343,6 +357,10 @@ impl Generations {
         {
             return Err(GenerationError::Running(running));
         }
+        let (from_generation, from_keyspace): (i64, i64) =
+            sqlx::query_as("SELECT generation, keyspace FROM read_model_generations WHERE state = 'live'")
+                .fetch_one(&mut *tx)
+                .await?;
         let keyspace: i64 = sqlx::query_scalar("SELECT max(keyspace) + 1 FROM read_model_generations")
             .fetch_one(&mut *tx)
             .await?;
@@ -454,11 +472,13 @@ impl Generations {
         Ok((rows.into_iter().map(RebuildRun::from).collect(), total))
     }
 
-    /// The run going on, if any.
+    /// The run going on, if any (one without heartbeat for [`ABANDONED_AFTER`] is not).
     pub async fn running(&self) -> Result<Option<RebuildRun>, sqlx::Error> {
         let row: Option<RunRow> = sqlx::query_as(&format!(
-            "SELECT {RUN_COLUMNS} FROM projection_rebuilds WHERE status = 'running'"
+            "SELECT {RUN_COLUMNS} FROM projection_rebuilds
+             WHERE status = 'running' AND updated_at > now() - make_interval(secs => $1)"
         ))
+        .bind(ABANDONED_AFTER.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(RebuildRun::from))
@@ -541,20 +561,33 @@ impl Generations {
     /// Marks runs without heartbeat failed, dropping the generations they were building.
     async fn abandon_stale(&self) -> Result<(), sqlx::Error> {
         let abandoned: Vec<(String, i64)> = sqlx::query_as(
-            "UPDATE projection_rebuilds
-             SET status = 'failed', phase = 'failed', finished_at = now(), updated_at = now(),
-                 error = 'abandoned: no progress for a minute (its projector stopped)'
-             WHERE status = 'running' AND updated_at < now() - make_interval(secs => $1)
-             RETURNING kind, generation",
+            "UPDATE projection_rebuilds r
+             SET status = CASE WHEN g.state = 'live' THEN 'done' ELSE 'failed' END,
+                 phase = CASE WHEN g.state = 'live' THEN 'done' ELSE 'failed' END,
+                 finished_at = now(), updated_at = now(),
+                 error = CASE WHEN g.state = 'live' THEN NULL
+                         ELSE 'abandoned: no progress for a minute (its projector stopped)' END
+             FROM read_model_generations g
+             WHERE g.generation = r.generation
+               AND r.status = 'running' AND r.updated_at < now() - make_interval(secs => $1)
+             RETURNING r.kind, r.generation",
         )
         .bind(ABANDONED_AFTER.as_secs_f64())
         .fetch_all(&self.pool)
         .await?;
         for (kind, generation) in abandoned {
-            tracing::warn!(generation, kind, "an abandoned rebuild was marked failed");
-            if kind == "rebuild" {
-                self.discard_building(generation).await?;
-            }
+            tracing::warn!(generation, kind, "a rebuild without heartbeat was ended");
+        }
+        // Whatever is still building without a run going on: its run failed or was
+        // abandoned, and its tables are dropped here if that run could not.
+        let orphans: Vec<i64> = sqlx::query_scalar(
+            "SELECT generation FROM read_model_generations g WHERE state = 'building'
+             AND NOT EXISTS (SELECT 1 FROM projection_rebuilds r WHERE r.generation = g.generation AND r.status = 'running')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for generation in orphans {
+            self.discard_building(generation).await?;
         }
         Ok(())
     }
@@ -584,54 +617,76 @@ impl Generations {
     async fn carry_out(self, job: Job) {
         let progress = Arc::new(Progress::default());
         progress.enter("preparing");
-        let heartbeat = tokio::spawn(heartbeat(self.pool.clone(), job.id, progress.clone()));
+        // Aborted when dropped, so a panic of the run stops its heartbeat too (the run is
+        // then abandoned, not kept alive forever).
+        let heartbeat = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(heartbeat(
+            self.pool.clone(),
+            job.id,
+            progress.clone(),
+        )));
         let result = boxed(self.build(job, &progress)).await;
-        heartbeat.abort();
+        drop(heartbeat);
         let done = progress.done.load(Ordering::Relaxed) as i64;
         let total = progress.total.load(Ordering::Relaxed) as i64;
         match result {
             Ok(swapped) => {
                 tracing::info!(generation = job.generation, events = done, "rebuild: swapped in");
-                let recorded = sqlx::query(
-                    "UPDATE projection_rebuilds
-                     SET status = 'done', phase = 'done', events_done = $2, events_total = GREATEST($3, $2),
-                         checks = $4, updated_at = now(), finished_at = now()
-                     WHERE id = $1",
-                )
-                .bind(job.id)
-                .bind(done)
-                .bind(total)
-                .bind(&swapped.checks)
-                .execute(&self.pool)
-                .await;
-                if let Err(error) = recorded {
-                    tracing::warn!(error = %error, "the end of a rebuild was not recorded");
-                }
-                boxed(self.after_swap(job, &swapped)).await;
+                let end = End {
+                    status: "done",
+                    error: None,
+                    done,
+                    total,
+                    checks: Some(swapped.checks.clone()),
+                };
+                boxed(self.record_end(job.id, end)).await;
+                boxed(self.after_swap(job)).await;
             }
             Err(error) => {
                 tracing::warn!(generation = job.generation, error = %error, "rebuild failed; the live generation stays");
-                let recorded = sqlx::query(
-                    "UPDATE projection_rebuilds
-                     SET status = 'failed', phase = 'failed', error = $2, events_done = $3,
-                         events_total = GREATEST(events_total, $4, $3), updated_at = now(), finished_at = now()
-                     WHERE id = $1",
-                )
-                .bind(job.id)
-                .bind(error.to_string())
-                .bind(done)
-                .bind(total)
-                .execute(&self.pool)
-                .await;
-                if let Err(error) = recorded {
-                    tracing::warn!(error = %error, "the failure of a rebuild was not recorded");
-                }
+                let end = End {
+                    status: "failed",
+                    error: Some(error.to_string()),
+                    done,
+                    total,
+                    checks: None,
+                };
+                boxed(self.record_end(job.id, end)).await;
                 if job.kind == Kind::Rebuild
                     && let Err(error) = boxed(self.discard_building(job.generation)).await
                 {
+                    // The next start drops it (its run is no longer running).
                     tracing::warn!(error = %error, "the tables of a failed rebuild were not dropped");
                 }
                 boxed(self.clear_documents(job.keyspace)).await;
+            }
+        }
+    }
+
+    /// Records how a run ended, trying again for a while when Postgres is away (a run
+    /// left `running` is abandoned by the next start after [`ABANDONED_AFTER`]).
+    async fn record_end(&self, id: Uuid, end: End) {
+        for attempt in 1..=END_ATTEMPTS {
+            let recorded = sqlx::query(
+                "UPDATE projection_rebuilds
+                 SET status = $2, phase = $2, error = $3, events_done = $4,
+                     events_total = GREATEST(events_total, $5, $4), checks = COALESCE($6, checks),
+                     updated_at = now(), finished_at = now()
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(end.status)
+            .bind(&end.error)
+            .bind(end.done)
+            .bind(end.total)
+            .bind(&end.checks)
+            .execute(&self.pool)
+            .await;
+            match recorded {
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(attempt, error = %error, "the end of a rebuild was not recorded; trying again");
+                    tokio::time::sleep(HEARTBEAT * 2).await;
+                }
             }
         }
     }
@@ -686,6 +741,21 @@ impl Generations {
                 break;
             }
         }
+        // The full comparison with the store and the live tables once before the lock, so
+        // the one under it finds little to do.
+        let position: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+            .fetch_one(&mut *conn)
+            .await?;
+        for projection in PROJECTIONS {
+            let table = projection.tables().first().copied().unwrap_or_default();
+            let behind = boxed(behind(&mut conn, table, projection.stream_type(), position)).await?;
+            if !behind.is_empty() {
+                projection.catch_up(&mut conn, self.limits, &behind).await?;
+            }
+        }
+        for projection in PROJECTIONS {
+            projection.after_replay(&mut conn).await?;
+        }
         for table in all_tables() {
             sqlx::query(&format!("ANALYZE {schema}.{table}"))
                 .execute(&mut *conn)
@@ -703,7 +773,7 @@ impl Generations {
             .bind(store::PROJECTION_LOCK)
             .execute(&mut conn)
             .await?;
-        let swapped = boxed(self.swap_locked(&mut conn, job, &mut from, progress)).await;
+        let swapped = boxed(self.swap_locked(&mut conn, &shadow, job, &mut from, progress)).await;
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(store::PROJECTION_LOCK)
             .execute(&mut conn)
@@ -723,6 +793,7 @@ impl Generations {
     async fn swap_locked(
         &self,
         conn: &mut PgConnection,
+        shadow: &PgPool,
         job: Job,
         from: &mut [Resume],
         progress: &Progress,
@@ -779,6 +850,7 @@ impl Generations {
                 "the counts of the new generation do not add up, nothing swapped: {failed}"
             )));
         }
+        boxed(self.write_changed(shadow, job, &swapped)).await;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -786,6 +858,8 @@ impl Generations {
                 Ok(()) => break,
                 Err(error) if attempt < SWAP_ATTEMPTS && is_lock_timeout(&error) => {
                     tracing::warn!(attempt, "rebuild: tables busy; swapping again");
+                    let jitter = u64::from(Uuid::now_v7().as_bytes()[15]);
+                    tokio::time::sleep(Duration::from_millis(50 + jitter)).await;
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -793,7 +867,7 @@ impl Generations {
         // Still under the lock, so no live score is written meanwhile.
         let refilled = match self.redis.get() {
             Some(mut redis) => {
-                tokio::time::timeout(Duration::from_secs(30), self.top.refill(conn, &mut redis))
+                tokio::time::timeout(Duration::from_secs(5), self.top.refill(conn, &mut redis))
                     .await
                     .map_err(|_| "timed out".to_owned())
                     .and_then(|refilled| refilled.map_err(|error| error.to_string()))
@@ -831,36 +905,56 @@ impl Generations {
 
     /// After the swap: the documents of what changed under the lock, then, once readers
     /// moved on, the old generation's documents are removed.
-    async fn after_swap(&self, job: Job, swapped: &Swapped) {
+    async fn after_swap(&self, job: Job) {
         if let Some(redis) = self.redis.get() {
-            let ids = |name: &str| -> Vec<Uuid> {
-                swapped
-                    .touched
-                    .get(name)
-                    .map(|ids| ids.iter().copied().collect())
-                    .unwrap_or_default()
-            };
             let documents = self.documents.at(job.keyspace);
-            let rewritten = tokio::time::timeout(
+            let refilled = tokio::time::timeout(
                 Duration::from_secs(120),
-                documents.rewrite_after_swap(
-                    &self.pool,
-                    &redis,
-                    &ids(crate::users::NAME),
-                    &ids(crate::orders::NAME),
-                ),
+                documents.refill_products(&self.pool, &redis),
             )
             .await;
-            match rewritten {
+            match refilled {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
-                    tracing::warn!(error = %error, "documents changed during the swap not all written")
+                    tracing::warn!(error = %error, "product documents not all written after the swap")
                 }
-                Err(_) => tracing::warn!("writing the documents changed during the swap timed out"),
+                Err(_) => tracing::warn!("writing the product documents after the swap timed out"),
             }
         }
         tokio::time::sleep(OLD_DOCUMENTS_GRACE).await;
         self.clear_documents(job.from_keyspace).await;
+    }
+
+    /// Under the lock, before the swap: the documents of the users and orders that
+    /// changed since the new key space was filled, read from the new tables, so readers
+    /// of the new key space never see them older. Redis failing does not stop the swap:
+    /// readers fill what is missing.
+    async fn write_changed(&self, shadow: &PgPool, job: Job, swapped: &Swapped) {
+        let Some(redis) = self.redis.get() else {
+            tracing::warn!("redis not connected; documents changed during the swap are filled by readers");
+            return;
+        };
+        let ids = |name: &str| -> Vec<Uuid> {
+            swapped
+                .touched
+                .get(name)
+                .map(|ids| ids.iter().copied().collect())
+                .unwrap_or_default()
+        };
+        let documents = self.documents.at(job.keyspace);
+        let (users, orders) = (ids(crate::users::NAME), ids(crate::orders::NAME));
+        let written = tokio::time::timeout(
+            Duration::from_secs(5),
+            documents.rewrite_changed(shadow, &redis, &users, &orders),
+        )
+        .await;
+        match written {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "documents changed during the swap not all written")
+            }
+            Err(_) => tracing::warn!("writing the documents changed during the swap timed out"),
+        }
     }
 
     /// Removes the documents of a key space that no reader uses any more.
@@ -1096,6 +1190,18 @@ async fn swap_tables(conn: &mut PgConnection, job: Job, position: i64) -> Result
     sqlx::query(&format!("SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"))
         .execute(&mut *tx)
         .await?;
+    // Every table locked in one statement, so readers wait once, briefly, and never in
+    // the middle of the moves.
+    let every: Vec<String> = tables
+        .iter()
+        .flat_map(|table| [format!("public.{table}"), format!("{new_schema}.{table}")])
+        .collect();
+    sqlx::query(&format!(
+        "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+        every.join(", ")
+    ))
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {old_schema}"))
         .execute(&mut *tx)
         .await?;

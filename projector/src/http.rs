@@ -10,7 +10,6 @@ use crate::registry::{self, PROJECTIONS};
 use async_nats::jetstream;
 use auth::{Authority, TokenVerifier};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{FromRef, State};
 use axum::http::{StatusCode, header};
 use axum::routing::{delete, get, post};
@@ -24,7 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use web::{
     Admin, ApiError, ApiPath, ApiQuery, ApiResponse, BearerAuth, Envelope, ErrorEnvelope, ErrorResponses,
-    HttpSettings, PagePage, PagedEnvelope, Readiness,
+    HttpSettings, OptionalJson, PagePage, PagedEnvelope, Readiness,
 };
 
 /// What the endpoints read.
@@ -271,14 +270,6 @@ fn generation_error(error: GenerationError) -> ApiError {
     }
 }
 
-/// The body of a start: none at all, or [`Because`] as JSON.
-fn because(body: &[u8]) -> Result<Because, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Because::default());
-    }
-    serde_json::from_slice(body).map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))
-}
-
 fn started(run: RebuildRun) -> ApiResponse {
     let location = format!("/api/v1/projections/rebuilds/{}", run.id);
     ApiResponse::with_status(StatusCode::ACCEPTED, run).header(header::LOCATION, &location)
@@ -297,15 +288,15 @@ fn started(run: RebuildRun) -> ApiResponse {
         (status = 401, description = "No valid token", body = ErrorEnvelope),
         (status = 403, description = "Not an administrator", body = ErrorEnvelope),
         (status = 409, description = "A rebuild is running", body = ErrorEnvelope),
+        (status = 415, description = "A body that is not JSON", body = ErrorEnvelope),
         (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
     )
 )]
 async fn start_rebuild(
     Admin(actor): Admin,
     State(state): State<HttpState>,
-    body: Bytes,
+    OptionalJson(body): OptionalJson<Because>,
 ) -> Result<ApiResponse, ApiError> {
-    let body = because(&body)?;
     let run = state
         .generations
         .start(Kind::Rebuild, actor.id, body.checked()?)
@@ -403,6 +394,7 @@ async fn list_generations(_: Admin, State(state): State<HttpState>) -> Result<Ap
         (status = 403, description = "Not an administrator", body = ErrorEnvelope),
         (status = 404, description = "No such generation", body = ErrorEnvelope),
         (status = 409, description = "Not retired, changed by a migration since, or a rebuild is running", body = ErrorEnvelope),
+        (status = 415, description = "A body that is not JSON", body = ErrorEnvelope),
         (status = 503, description = "Postgres or the signing keys are not answering, or the request timed out", body = ErrorEnvelope)
     )
 )]
@@ -410,9 +402,8 @@ async fn activate_generation(
     Admin(actor): Admin,
     State(state): State<HttpState>,
     ApiPath(path): ApiPath<GenerationPath>,
-    body: Bytes,
+    OptionalJson(body): OptionalJson<Because>,
 ) -> Result<ApiResponse, ApiError> {
-    let body = because(&body)?;
     let run = state
         .generations
         .start(Kind::Activate(path.generation), actor.id, body.checked()?)

@@ -95,8 +95,18 @@ pub async fn rebuild<C>(
 where
     C: ConnectionLike + Clone + Send + Sync,
 {
-    // The documents of the live generation (see `crate::generations`).
-    let documents = &documents.at(store::live_keyspace(pool).await?);
+    let running: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM projection_rebuilds
+         WHERE status = 'running' AND updated_at > now() - make_interval(secs => $1)",
+    )
+    .bind(crate::generations::ABANDONED_AFTER.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    if let Some(running) = running {
+        return Err(RebuildError::Check(format!(
+            "rebuild {running} (without downtime) is running; wait for it to end"
+        )));
+    }
     // A connection of its own holds the lock for the whole replay; closing it (also by a
     // crash) releases the lock.
     let mut lock = pool.acquire().await?.detach();
@@ -104,6 +114,9 @@ where
         .bind(store::PROJECTION_LOCK)
         .execute(&mut lock)
         .await?;
+    // The documents of the live generation (see `crate::generations`), read under the
+    // lock, so no swap moves it meanwhile.
+    let documents = &documents.at(store::live_keyspace(&mut lock).await?);
     let replayed = replay(pool, documents, redis, limits).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(store::PROJECTION_LOCK)

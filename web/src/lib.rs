@@ -27,7 +27,7 @@ pub use docs::{
 };
 pub use envelope::{ApiResponse, CursorPage, PagePage};
 pub use error::{ApiError, FieldError};
-pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 pub use health::{Readiness, health_routes};
 pub use metrics::metrics_routes;
 pub use middleware::harden;

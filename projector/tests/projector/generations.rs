@@ -115,10 +115,33 @@ async fn a_rebuild_is_built_beside_the_live_models_swapped_in_rolled_back_and_dr
     let (during, _) = env.create_product("Made during the rebuild", 990, 5).await;
     env.publish_outbox().await;
 
-    let run = run_to_end(&http, &token, &base, "/api/v1/projections/rebuilds").await;
+    // Orders keep coming while the run goes on (each takes stock from a product too).
+    let finished = AtomicBool::new(false);
+    let placed = AtomicU64::new(0);
+    let ids: Vec<_> = products.iter().map(|row| row.id).collect();
+    let (run, ()) = tokio::join!(
+        async {
+            let run = run_to_end(&http, &token, &base, "/api/v1/projections/rebuilds").await;
+            finished.store(true, Ordering::Relaxed);
+            run
+        },
+        async {
+            let mut k = 0;
+            while !finished.load(Ordering::Relaxed) {
+                env.place_order(&[(ids[k % ids.len()], 1)]).await;
+                env.publish_outbox().await;
+                placed.fetch_add(1, Ordering::Relaxed);
+                k += 1;
+            }
+        }
+    );
     reading.store(false, Ordering::Relaxed);
     reader.await.expect("reader");
     assert!(reads.load(Ordering::Relaxed) > 0);
+    assert!(
+        placed.load(Ordering::Relaxed) > 0,
+        "orders were placed during the run"
+    );
     assert_eq!(run["status"], "done", "{run}");
     assert_eq!(
         (run["generation"].clone(), run["fromGeneration"].clone()),
@@ -134,14 +157,55 @@ async fn a_rebuild_is_built_beside_the_live_models_swapped_in_rolled_back_and_dr
         "{run}"
     );
 
-    // The new generation is the repaired one, and it has the product made meanwhile.
-    let mut repaired = env.product_rows().await;
+    // Once the live projection is idle, the new generation holds every stream at the
+    // store's version, and its units sold are what the orders say (the +1000 is gone).
+    env.wait_until_all_idle().await;
+    let consistent = || async {
+        eventually(WAIT, "every row at its stream's version, units sold from the orders", || async {
+            let behind = count(
+                &env,
+                "SELECT count(*) FROM (SELECT stream_id, max(stream_version) AS v FROM events
+                  WHERE stream_type IN ('product', 'order') GROUP BY stream_id) e
+                 LEFT JOIN (SELECT id, version FROM products_view UNION ALL SELECT id, version FROM orders_view) r
+                   ON r.id = e.stream_id
+                 WHERE r.version IS DISTINCT FROM e.v",
+            )
+            .await;
+            let wrong = count(
+                &env,
+                "SELECT count(*) FROM products_view p WHERE p.units_sold <> (
+                     SELECT coalesce(sum(l.quantity), 0) FROM order_lines_view l
+                     JOIN orders_view o ON o.id = l.order_id AND o.status = 'placed'
+                     WHERE l.product_id = p.id)",
+            )
+            .await;
+            (behind == 0 && wrong == 0).then_some(())
+        })
+        .await
+    };
+    consistent().await;
+    let repaired = env.product_rows().await;
     assert!(
         repaired.iter().any(|row| row.id == during),
         "made during the rebuild"
     );
-    repaired.retain(|row| row.id != during);
-    assert_eq!(repaired, products, "units sold as the events say");
+    assert!(repaired.iter().all(|row| row.units_sold < 1000), "repaired");
+    // Its document in the new key space is the row as Postgres has it.
+    let mut redis = env.redis.connection().await;
+    let prefix = env.settings().infra.redis_prefix;
+    let busiest = repaired.iter().max_by_key(|row| row.version).expect("a product");
+    let document = eventually(WAIT, "the busiest product's document at its version", || async {
+        let mut redis = env.redis.connection().await;
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(format!("{prefix}:k2:product:{}", busiest.id))
+            .query_async(&mut redis)
+            .await
+            .ok()?;
+        let document: Value = serde_json::from_str(&raw?).ok()?;
+        (document["version"] == busiest.version).then_some(document)
+    })
+    .await;
+    assert_eq!(document["product"]["stock"], busiest.stock, "{document}");
     assert_eq!(
         generations(&http, &token, &base).await,
         [(2, "live".into()), (1, "retired".into())]
@@ -169,8 +233,6 @@ async fn a_rebuild_is_built_beside_the_live_models_swapped_in_rolled_back_and_dr
         3
     );
     // Documents now live in the new generation's key space; the old ones are removed.
-    let mut redis = env.redis.connection().await;
-    let prefix = env.settings().infra.redis_prefix;
     let new_document: Option<String> = redis::cmd("GET")
         .arg(format!("{prefix}:k2:product:{during}"))
         .query_async(&mut redis)
@@ -220,6 +282,7 @@ async fn a_rebuild_is_built_beside_the_live_models_swapped_in_rolled_back_and_dr
         env.product_row(after).await.is_some(),
         "caught up from where it stopped"
     );
+    consistent().await;
     assert_eq!(
         generations(&http, &token, &base).await,
         [(2, "retired".into()), (1, "live".into())]
@@ -261,7 +324,7 @@ async fn a_rebuild_is_built_beside_the_live_models_swapped_in_rolled_back_and_dr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_rebuild_waits_for_the_first_and_a_bad_body_is_refused() {
+async fn one_rebuild_runs_at_a_time_shown_as_rebuilding_and_bad_bodies_are_refused() {
     let env = TestEnv::new().await;
     random_shop(&env, 3, 10).await;
     let projector = env.start().await;
@@ -269,52 +332,72 @@ async fn a_second_rebuild_waits_for_the_first_and_a_bad_body_is_refused() {
     let http = reqwest::Client::new();
     let token = env.token(Role::Admin).await;
     let base = projector.url("");
-    let bad = http
-        .post(format!("{base}/api/v1/projections/rebuilds"))
+    let url = format!("{base}/api/v1/projections/rebuilds");
+    let not_json = http
+        .post(&url)
         .bearer_auth(&token)
+        .body("{\"reason\": \"x\"}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(not_json.status(), 415);
+    let bad = http
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
         .body("{\"reason\": 5}")
         .send()
         .await
-        .expect("bad body");
+        .expect("send");
     assert_eq!(bad.status(), 400);
-    let first = http
-        .post(format!("{base}/api/v1/projections/rebuilds"))
+    let long = http
+        .post(&url)
         .bearer_auth(&token)
+        .json(&json!({"reason": "x".repeat(501)}))
         .send()
         .await
-        .expect("first");
+        .expect("send");
+    assert_eq!(long.status(), 400);
+
+    // An operator's transaction holds the projection lock: the run waits at its swap.
+    let mut holder = env.db.pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(projector::store::PROJECTION_LOCK)
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let first = http.post(&url).bearer_auth(&token).send().await.expect("first");
     assert_eq!(first.status(), 202);
-    let second = http
-        .post(format!("{base}/api/v1/projections/rebuilds"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("second");
+    let first: Value = first.json().await.expect("json");
+    let second = http.post(&url).bearer_auth(&token).send().await.expect("second");
     assert_eq!(second.status(), 409);
-    let status: Value = http
-        .get(format!("{base}/api/v1/projections"))
-        .bearer_auth(&token)
-        .send()
+    let body: Value = second.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "CONFLICT");
+    let status = eventually(WAIT, "the run at its swap", || async {
+        let status: Value = http
+            .get(format!("{base}/api/v1/projections"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (status["data"][0]["rebuild"]["phase"] == "swapping").then_some(status)
+    })
+    .await;
+    let projections = status["data"].as_array().expect("list");
+    assert!(projections.iter().all(|p| p["state"] == "rebuilding"), "{status}");
+    assert_eq!(projections[0]["rebuild"]["id"], first["data"]["id"]);
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(projector::store::PROJECTION_LOCK)
+        .execute(&mut *holder)
         .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
-    let states: Vec<&str> = status["data"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|p| p["state"].as_str())
-        .collect();
-    // The first run may already be done on so few events; while it runs, every
-    // projection says so.
-    assert!(
-        states.iter().all(|s| *s == "rebuilding") || states.iter().all(|s| *s != "rebuilding"),
-        "{status}"
-    );
-    eventually(WAIT, "the first run to end", || async {
+        .expect("unlock");
+    drop(holder);
+    eventually(WAIT, "the run to end", || async {
         let runs: Value = http
-            .get(format!("{base}/api/v1/projections/rebuilds"))
+            .get(&url)
             .bearer_auth(&token)
             .send()
             .await
