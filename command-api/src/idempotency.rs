@@ -151,6 +151,13 @@ impl Fingerprint {
         })))
     }
 
+    /// Scope, key and fingerprint, when a key was sent.
+    pub fn parts(&self) -> Option<(&str, &str, &str)> {
+        self.key
+            .as_deref()
+            .map(|key| (self.scope.as_str(), key, self.hash.as_str()))
+    }
+
     /// The stored answer for this key, if any (422 when it was for another request).
     pub async fn replay(&self, pool: &PgPool) -> Result<Option<ApiResponse>, ApiError> {
         let Some(key) = &self.key else { return Ok(None) };

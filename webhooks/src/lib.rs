@@ -11,5 +11,5 @@ pub use address::{NetworkPolicy, NotAllowed};
 pub use input::{NewWebhook, WebhookPatch};
 pub use store::{
     Attempt, AttemptResult, Claimed, Delivery, DeliveryDetail, DeliveryPolicy, DeliveryStatus, Guarded,
-    RecordOutcome, Recorded, Webhook, WebhookWithSecret, Webhooks,
+    RecordOutcome, Recorded, Remember, Webhook, WebhookWithSecret, Webhooks,
 };

@@ -50,6 +50,18 @@ pub struct Webhook {
 const WEBHOOK_COLUMNS: &str = "id, url, event_types, description, enabled, disabled_reason, disabled_at, \
      consecutive_failures, start_position, version, created_by, created_at, updated_at";
 
+/// An `Idempotency-Key` under which a registration's answer is stored with it, in its
+/// transaction.
+#[derive(Debug, Clone)]
+pub struct Remember {
+    /// Whose key it is (the caller).
+    pub scope: String,
+    /// The key.
+    pub key: String,
+    /// The request's fingerprint.
+    pub request_hash: String,
+}
+
 /// An endpoint with its signing secret: the one answer that shows the secret.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -251,7 +263,12 @@ impl Webhooks {
 
     /// Registers an endpoint with a new secret; it receives events appended from now on.
     /// Recorded in `operator_actions` as done by `created_by`, like every change here.
-    pub async fn create(&self, new: &NewWebhook, created_by: Uuid) -> Result<WebhookWithSecret, sqlx::Error> {
+    pub async fn create(
+        &self,
+        new: &NewWebhook,
+        created_by: Uuid,
+        remember: Option<&Remember>,
+    ) -> Result<WebhookWithSecret, sqlx::Error> {
         let secret = signing::new_secret();
         let mut tx = self.pool.begin().await?;
         let webhook = sqlx::query_as::<_, Webhook>(&format!(
@@ -276,8 +293,24 @@ impl Webhooks {
             "registered",
         )
         .await?;
+        let created = WebhookWithSecret { webhook, secret };
+        if let Some(remember) = remember {
+            // The answer, secret included, for a retry with the same key: the client that
+            // lost it gets the same endpoint and secret instead of a second endpoint.
+            sqlx::query(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body, location)
+                 VALUES ($1, $2, $3, 201, $4, $5)",
+            )
+            .bind(&remember.scope)
+            .bind(&remember.key)
+            .bind(&remember.request_hash)
+            .bind(serde_json::to_value(&created).map_err(|error| sqlx::Error::Encode(Box::new(error)))?)
+            .bind(format!("/api/v1/webhooks/{}", created.webhook.id))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(WebhookWithSecret { webhook, secret })
+        Ok(created)
     }
 
     /// A page of endpoints, oldest first, and how many there are.

@@ -3,6 +3,7 @@
 //! make the deliveries (`workers/src/webhook.rs`); this is where admins manage them.
 
 use super::users::if_match;
+use crate::idempotency::Fingerprint;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,7 +13,8 @@ use uuid::Uuid;
 use web::{Admin, ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, FieldError, PagePage};
 use webhooks::input;
 use webhooks::{
-    Delivery, DeliveryDetail, DeliveryStatus, Guarded, NewWebhook, Webhook, WebhookPatch, WebhookWithSecret,
+    Delivery, DeliveryDetail, DeliveryStatus, Guarded, NewWebhook, Remember, Webhook, WebhookPatch,
+    WebhookWithSecret,
 };
 
 /// An endpoint to register.
@@ -140,10 +142,13 @@ fn guarded<T>(outcome: Guarded<T>) -> Result<T, ApiError> {
     security(("bearer" = [])),
     responses((status = 201, description = "Registered; `data.secret` signs its deliveries and is not shown again", body = web::Envelope<WebhookWithSecret>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
-        (status = 403, description = "FORBIDDEN: not an admin")))]
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer (the same endpoint and secret) for the same request", pattern = "^[!-~]{1,255}$")))]
 pub async fn create(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateWebhookRequest>,
 ) -> Result<ApiResponse, ApiError> {
     let mut errors = Vec::new();
@@ -162,11 +167,31 @@ pub async fn create(
         event_types,
         description,
     };
-    let created = state
-        .webhooks
-        .create(&new, caller.id)
-        .await
-        .map_err(ApiError::internal)?;
+    let fingerprint = Fingerprint::of(
+        &headers,
+        &caller.id.to_string(),
+        "POST /api/v1/webhooks",
+        &serde_json::json!({"url": new.url, "eventTypes": new.event_types, "description": new.description}),
+    )?;
+    if let Some(answer) = fingerprint.replay(&state.pool).await? {
+        return Ok(answer);
+    }
+    let remember = fingerprint.parts().map(|(scope, key, hash)| Remember {
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+        request_hash: hash.to_owned(),
+    });
+    let created = match state.webhooks.create(&new, caller.id, remember.as_ref()).await {
+        Ok(created) => created,
+        // A concurrent request with the same key stored its answer first: answer as it did.
+        Err(error) if remember.is_some() && is_unique_violation(&error) => {
+            return match fingerprint.replay(&state.pool).await? {
+                Some(answer) => Ok(answer),
+                None => Err(ApiError::internal(error)),
+            };
+        }
+        Err(error) => return Err(ApiError::internal(error)),
+    };
     tracing::info!(
         webhook.id = %created.webhook.id,
         url.host = host_of(&created.webhook.url),
@@ -469,4 +494,11 @@ pub async fn replay(
             to_position: to,
         },
     ))
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| code == "23505")
 }

@@ -487,3 +487,37 @@ async fn the_openapi_document_describes_every_webhook_route_with_schemas_that_re
         "{with_secret:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_retried_with_its_idempotency_key_gives_the_same_endpoint_and_secret() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin_token().await;
+    let request = json!({"url": "https://subscriber.example.com/hooks", "eventTypes": ["order.placed"]});
+    let send = |request: Value, key: &'static str| {
+        app.client
+            .post(app.url("/api/v1/webhooks"))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", key)
+            .json(&request)
+            .send()
+    };
+    let first = send(request.clone(), "register-1").await.expect("sent");
+    assert_eq!(first.status(), 201);
+    let first = body(first).await["data"].clone();
+    let again = send(request.clone(), "register-1").await.expect("sent");
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.headers()["location"],
+        format!("/api/v1/webhooks/{}", first["id"].as_str().expect("id")).as_str()
+    );
+    let again = body(again).await["data"].clone();
+    assert_eq!((&again["id"], &again["secret"]), (&first["id"], &first["secret"]));
+    let listed = body(get(&app, &admin, "/api/v1/webhooks").await).await;
+    assert_eq!(listed["meta"]["pagination"]["total"], 1, "one endpoint, not two");
+
+    let other = json!({"url": "https://other.example.com/hooks", "eventTypes": ["order.placed"]});
+    let reused = send(other, "register-1").await.expect("sent");
+    assert_eq!(reused.status(), 422);
+    assert_eq!(error_code(reused).await.1, "IDEMPOTENCY_KEY_REUSED");
+}

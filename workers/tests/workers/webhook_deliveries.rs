@@ -128,6 +128,7 @@ async fn register_endpoint(app: &TestApp, url: &str, types: &[&str]) -> WebhookW
                 description: Some("test receiver".to_owned()),
             },
             Uuid::now_v7(),
+            None,
         )
         .await
         .expect("register the endpoint")
@@ -537,6 +538,7 @@ async fn freed_slots_go_to_the_endpoints_with_the_fewest_deliveries_in_flight() 
                     description: None,
                 },
                 Uuid::now_v7(),
+                None,
             )
             .await
             .expect("endpoint");
