@@ -1074,12 +1074,15 @@ async fn behind_count(
     Ok(boxed(behind(conn, table, stream_type, position)).await?.len() as i64)
 }
 
-/// Whether every table of the live generation has the same columns in `schema`.
+/// Whether every table of the live generation has the same columns in `schema`: names,
+/// types, nullability and defaults, in the same order (readers' cached plans rely on
+/// the order).
 async fn same_columns(conn: &mut PgConnection, schema: &str) -> Result<bool, sqlx::Error> {
     for table in all_tables() {
         let columns = |schema: &str| {
             sqlx::query_scalar::<_, Option<String>>(
-                "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_name)
+                "SELECT string_agg(column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, ''), ', '
+                        ORDER BY ordinal_position)
                  FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
             )
             .bind(schema.to_owned())

@@ -441,7 +441,8 @@ pub async fn retry(
     security(("bearer" = [])),
     responses((status = 202, description = "Being queued", body = web::Envelope<ReplayAccepted>),
         (status = 400, description = "VALIDATION_ERROR"), (status = 401, description = "UNAUTHORIZED"),
-        (status = 403, description = "FORBIDDEN: not an admin"), (status = 404, description = "NOT_FOUND")))]
+        (status = 403, description = "FORBIDDEN: not an admin"), (status = 404, description = "NOT_FOUND"),
+        (status = 422, description = "NOTHING_TO_REPLAY: fromPosition is past the last stored event")))]
 pub async fn replay(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -465,7 +466,13 @@ pub async fn replay(
     let last = hooks.last_position().await.map_err(ApiError::internal)?;
     let to = body.to_position.map_or(last, |to| to.min(last));
     let from = body.from_position;
-    let reason = format!("positions {from} to {to}");
+    if from > to {
+        return Err(ApiError::unprocessable(
+            "NOTHING_TO_REPLAY",
+            format!("fromPosition {from} is past the last stored event ({last})"),
+        ));
+    }
+    let reason = reason_of(from, to);
     runtime::audit::record(
         &state.pool,
         caller.id,
@@ -476,13 +483,28 @@ pub async fn replay(
     )
     .await
     .map_err(ApiError::internal)?;
+    let pool = state.pool.clone();
+    let actor = caller.id;
     tokio::spawn(async move {
         match hooks.replay(id, from, Some(to)).await {
             Ok(queued) => {
                 tracing::info!(webhook.id = %id, from, to, queued = ?queued, "webhook replay queued")
             }
             Err(error) => {
-                tracing::warn!(webhook.id = %id, from, to, error = %error, "webhook replay stopped part-way; run it again")
+                tracing::warn!(webhook.id = %id, from, to, error = %error, "webhook replay stopped part-way; run it again");
+                // The record says so too, when Postgres answers again by then.
+                let recorded = runtime::audit::record(
+                    &pool,
+                    actor,
+                    "webhook.replay",
+                    id,
+                    Some(&reason_of(from, to)),
+                    "stopped part-way",
+                )
+                .await;
+                if let Err(error) = recorded {
+                    tracing::warn!(error = %error, "the stop of a webhook replay was not recorded");
+                }
             }
         }
     });
@@ -501,4 +523,9 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
         .as_database_error()
         .and_then(|error| error.code())
         .is_some_and(|code| code == "23505")
+}
+
+/// What a replay covers, as the record of operator actions says it.
+fn reason_of(from: i64, to: i64) -> String {
+    format!("positions {from} to {to}")
 }

@@ -384,6 +384,12 @@ async fn a_replay_queues_stored_events_whose_deliveries_are_listed_shown_and_ret
     ] {
         assert_eq!(replay(bad.clone()).await.expect("sent").status(), 400, "{bad}");
     }
+    let (status, code, _) = error_code(replay(json!({"fromPosition": 1_000_000})).await.expect("sent")).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "NOTHING_TO_REPLAY"),
+        "past the last event"
+    );
     for query in [
         "?status=lost",
         "?eventType=order.shipped",
