@@ -133,7 +133,25 @@ pub async fn heal(
         }
         // Owed documents go to the live generation's key space, as Postgres has them now.
         match crate::store::live_keyspace(pool).await {
-            Ok(keyspace) => documents.at(keyspace).pay(debt, pool, &conn).await,
+            Ok(keyspace) => {
+                documents.at(keyspace).pay(debt, pool, &conn).await;
+                // A swap of generations meanwhile sent these writes to the key space it
+                // retired: every document is owed again, to the new one (rare: a swap
+                // between two reads a moment apart).
+                if crate::store::live_keyspace(pool)
+                    .await
+                    .is_ok_and(|now| now != keyspace)
+                {
+                    use readmodels::cache::Cached;
+                    for kind in [
+                        readmodels::users::UserView::KIND,
+                        readmodels::products::ProductView::KIND,
+                        readmodels::orders::OrderView::KIND,
+                    ] {
+                        debt.restore(kind, None);
+                    }
+                }
+            }
             Err(error) => tracing::warn!(error = %error, "live generation not read; documents stay owed"),
         }
     }
