@@ -732,9 +732,8 @@ impl Generations {
         let mut conn = shadow.acquire().await?;
         progress.enter("replaying");
         boxed(replay_round(&mut conn, self.limits, &mut from, progress, None)).await?;
-        for projection in PROJECTIONS {
-            projection.after_replay(&mut conn).await?;
-        }
+        // What projections derive in each other's rows is computed once the catch-up
+        // below is done (and again under the lock).
         progress.enter("catching up");
         for _ in 0..CATCH_UP_ROUNDS {
             if boxed(replay_round(&mut conn, self.limits, &mut from, progress, None)).await? < CAUGHT_UP {
