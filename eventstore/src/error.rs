@@ -51,7 +51,7 @@ impl StoreError {
     }
 
     /// The name of the unique constraint a database error violated, if any.
-    pub(crate) fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+    pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
         match error {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => db.constraint(),
             _ => None,

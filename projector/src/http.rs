@@ -214,9 +214,6 @@ async fn projections(_: Admin, State(state): State<HttpState>) -> Result<ApiResp
     Ok(ApiResponse::ok(statuses))
 }
 
-/// The longest reason.
-const MAX_REASON: usize = 500;
-
 /// Why a rebuild, an activation or a drop is done, for the record of operator actions.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -227,14 +224,7 @@ pub struct Because {
 
 impl Because {
     fn checked(&self) -> Result<Option<&str>, ApiError> {
-        let reason = self.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-        if reason.is_some_and(|r| r.chars().count() > MAX_REASON || r.contains('\0')) {
-            return Err(ApiError::invalid_field(
-                "reason",
-                "must be at most 500 characters, without NUL",
-            ));
-        }
-        Ok(reason)
+        web::optional_reason(self.reason.as_deref())
     }
 }
 

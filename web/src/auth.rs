@@ -230,3 +230,19 @@ where
         })
     }
 }
+
+/// The longest reason an administrator may give for an action.
+pub const MAX_REASON: usize = 500;
+
+/// The reason given for an administrator's action, trimmed (`None` when none or blank):
+/// 400 on `reason` when it is over [`MAX_REASON`] characters or holds NUL.
+pub fn optional_reason(raw: Option<&str>) -> Result<Option<&str>, ApiError> {
+    let reason = raw.map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON || r.contains('\0')) {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "must be at most 500 characters, without NUL",
+        ));
+    }
+    Ok(reason)
+}

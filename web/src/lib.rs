@@ -20,7 +20,7 @@ mod server;
 mod settings;
 mod timeouts;
 
-pub use auth::{Actor, Admin, AuthUser, Reader};
+pub use auth::{Actor, Admin, AuthUser, MAX_REASON, Reader, optional_reason};
 pub use context::{current_request_id, record_user_id};
 pub use docs::{
     BearerAuth, ConsistencyAccepted, ConsistencyIssued, ErrorResponses, RateLimited, docs_routes,

@@ -7,6 +7,7 @@ use crate::idempotency::Fingerprint;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use eventstore::StoreError;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -184,7 +185,7 @@ pub async fn create(
     let created = match state.webhooks.create(&new, caller.id, remember.as_ref()).await {
         Ok(created) => created,
         // A concurrent request with the same key stored its answer first: answer as it did.
-        Err(error) if remember.is_some() && is_unique_violation(&error) => {
+        Err(error) if remember.is_some() && StoreError::violated_constraint(&error).is_some() => {
             return match fingerprint.replay(&state.pool).await? {
                 Some(answer) => Ok(answer),
                 None => Err(ApiError::internal(error)),
@@ -516,13 +517,6 @@ pub async fn replay(
             to_position: to,
         },
     ))
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|error| error.code())
-        .is_some_and(|code| code == "23505")
 }
 
 /// What a replay covers, as the record of operator actions says it.

@@ -15,9 +15,6 @@ use uuid::Uuid;
 use web::Admin;
 use web::{ApiError, ApiPath, ApiQuery, ApiResponse, Envelope, ErrorEnvelope, PagePage, PagedEnvelope};
 
-/// The longest discard reason.
-const MAX_REASON: usize = 500;
-
 /// Why a dead letter is discarded.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -244,7 +241,7 @@ pub(super) async fn discard(
     ApiQuery(query): ApiQuery<DiscardQuery>,
 ) -> Result<Response, ApiError> {
     let reason = query.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
+    if reason.is_some_and(|r| r.chars().count() > web::MAX_REASON) {
         return Err(ApiError::invalid_field(
             "reason",
             "must be at most 500 characters",

@@ -14,9 +14,6 @@ use web::{
     PagedEnvelope,
 };
 
-/// The longest reason.
-const MAX_REASON: usize = 500;
-
 /// Which dead letters to retry: every one with status `dead` that all the given
 /// conditions take (none given: every dead letter).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -70,13 +67,7 @@ pub(super) async fn start(
         body.older_than.as_deref(),
         body.newer_than.as_deref(),
     )?;
-    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON || r.contains('\0')) {
-        return Err(ApiError::invalid_field(
-            "reason",
-            "must be at most 500 characters, without NUL",
-        ));
-    }
+    let reason = web::optional_reason(body.reason.as_deref())?;
     let run = state
         .retrier()
         .start(actor.id, filter, reason)
